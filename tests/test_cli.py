@@ -1,0 +1,55 @@
+"""The installed `hpa-fastai` command, run as a user would: help, synth, cache with a corrupt sample, demo."""
+import shutil, subprocess, sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+EXE = shutil.which('hpa-fastai') or str(Path(sys.executable).parent/'hpa-fastai')
+
+def run(*args, ok=True):
+    r = subprocess.run([EXE, *map(str, args)], capture_output=True, text=True, timeout=600)
+    if ok and r.returncode: raise AssertionError(f"exit {r.returncode}\n{r.stdout}\n{r.stderr}")
+    return r
+
+def test_help_lists_subcommands():
+    r = run('--help')
+    for sub in ('synth', 'cache', 'demo'): assert sub in r.stderr
+    assert '--size' in run('synth', '--help').stdout
+    assert run('nonsense', ok=False).returncode == 2
+
+def test_synth_is_deterministic(tmp_path):
+    for d in ('a', 'b'): run('synth', '--out', tmp_path/d, '--n', 6, '--size', 64, '--seed', 3)
+    la, lb = (pd.read_csv(tmp_path/d/'train.csv') for d in ('a', 'b'))
+    pd.testing.assert_frame_equal(la, lb)
+    for f in sorted((tmp_path/'a'/'train').iterdir()): assert f.read_bytes() == (tmp_path/'b'/'train'/f.name).read_bytes()
+
+def test_cache_keeps_going_and_reports_failures(tmp_path):
+    run('synth', '--out', tmp_path/'s', '--n', 10, '--size', 64, '--seed', 0)
+    ids = pd.read_csv(tmp_path/'s'/'train.csv')['Id']
+    (tmp_path/'s'/'train'/f"{ids[2]}_yellow.png").write_bytes(b'\x89PNG broken')
+    (tmp_path/'s'/'train'/f"{ids[5]}_blue.png").unlink()
+    r = run('cache', tmp_path/'s', '--size', 32, '--workers', 2, ok=False)
+    assert r.returncode == 1
+    assert ids[2] in r.stderr and f"{ids[2]}_yellow.png" in r.stderr and ids[5] in r.stderr and 'missing blue' in r.stderr
+    done = np.load(tmp_path/'s'/'cache_32'/'done.npy')
+    assert done.sum() == 8 and not done[2] and not done[5]
+    failed = pd.read_csv(tmp_path/'s'/'cache_32'/'failed.csv')
+    assert sorted(failed['Id']) == sorted([ids[2], ids[5]])
+
+def test_bad_labels_name_the_problem(tmp_path):
+    run('synth', '--out', tmp_path/'s', '--n', 4, '--size', 32, '--seed', 0)
+    df = pd.read_csv(tmp_path/'s'/'train.csv'); df.loc[1, 'Target'] = '3 31'
+    df.to_csv(tmp_path/'s'/'train.csv', index=False)
+    r = run('cache', tmp_path/'s', '--size', 16, ok=False)
+    assert r.returncode == 2 and 'Class id 31' in r.stderr and df['Id'][1] in r.stderr
+
+def test_demo_main_job(tmp_path):
+    r = run('demo', '--out', tmp_path/'run', '--n', 40, '--size', 64, '--workers', 2)
+    assert 'Nucleoplasm' in r.stdout and 'gallery' in r.stdout
+    assert (tmp_path/'run'/'gallery.png').stat().st_size > 10_000
+    summ = pd.read_csv(tmp_path/'run'/'class_summary.csv')
+    assert len(summ) == 28 and summ['all'].sum() >= 40
+    r2 = run('demo', '--out', tmp_path/'run', '--n', 40, '--size', 64)
+    assert 'reusing' in r2.stdout
