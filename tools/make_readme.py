@@ -1,7 +1,8 @@
 #!/usr/bin/env python
 """Generate README.md from nbs/index.ipynb (Quarto, which `nbdev-readme` needs, is not installable here).
 
-Markdown cells are copied; code cells become ```python blocks with their text outputs; cells with a
+Markdown cells are copied; code cells become ```python blocks with their printed output and results
+(progress bars on stderr and figures are left out); cells with a
 `#| hide` directive are left out, other `#|` directive lines are dropped. `--check` exits 1 when README.md
 differs from what would be generated."""
 import json, sys
@@ -20,8 +21,10 @@ def _directives(src:str) -> set:
 def _outputs(cell) -> str:
     txt = []
     for o in cell.get('outputs', []):
-        if o.get('output_type') == 'stream': txt.append(_src({'source': o['text']}))
-        elif 'text/plain' in o.get('data', {}): txt.append(_src({'source': o['data']['text/plain']}))
+        if o.get('output_type') == 'stream':
+            if o.get('name') == 'stdout': txt.append(_src({'source': o['text']}))
+        elif o.get('output_type') == 'execute_result' and 'text/plain' in o.get('data', {}):
+            txt.append(_src({'source': o['data']['text/plain']}))
     return ''.join(txt).rstrip()
 
 def render(nb_path=ROOT/'nbs'/'index.ipynb') -> str:
