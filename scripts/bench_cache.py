@@ -4,8 +4,11 @@
 Both paths run in this one process on the same samples of ../shared/data/hpa/train_sample at 512x512, so
 the ratio compares like with like. "Item pipeline" is what a fastai `TfmdDL` does per item (`do_item`:
 fetch, `OpenRGBY` -> `TensorRGBY`, after_item); the batch figures add collation into (16, 4, 512, 512)
-uint8 batches, all in one process (no workers). Usage: python scripts/bench_cache.py [--size 512] [--epochs 3]"""
+uint8 batches, all in one process with one torch thread, as PyTorch runs each DataLoader worker (two
+intra-op threads contend with any other load and make collation erratic). Usage: python scripts/bench_cache.py [--size 512] [--epochs 3]"""
 import argparse, sys, tempfile, time
+
+import torch
 from pathlib import Path
 
 from fastai.data.core import Datasets, TfmdDL
@@ -33,6 +36,7 @@ def batch_samples_per_s(items, tfm, epochs:int) -> float:
     return n / (time.perf_counter() - t0)
 
 def main(size:int, epochs:int):
+    torch.set_num_threads(1)
     hpa = find_hpa_data()
     if hpa is None: print("SKIP: ../shared/data/hpa not found (set HPA_DATA)"); return 0
     folder, ids = hpa/'train_sample', read_labels(hpa/'train_sample.csv')['Id'].tolist()
