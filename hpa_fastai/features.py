@@ -27,6 +27,7 @@ from tqdm.auto import tqdm
 
 from .core import CLASS_NAMES, IMAGE_EXTS, HPADataError, read_labels
 from .data import open_rgby
+from .synth import write_rgby
 
 # %% auto #0
 __all__ = ['FEATURE_NAMES', 'STUDY_WEIGHTS', 'N_FEATURES', 'REF_SIDE', 'SYNTHETIC_CLASSES', 'planted_rgby', 'ssim_many', 'ssim',
@@ -430,8 +431,7 @@ def save_rgby(rgby:np.ndarray, # (4, H, W) uint8 image
              ):
     "Write `rgby` as the four PNG files `{stem}_{red,green,blue,yellow}.png`."
     stem = Path(stem); stem.parent.mkdir(parents=True, exist_ok=True)
-    for c, plane in zip(('red', 'green', 'blue', 'yellow'), _check_rgby(rgby)):
-        if not cv2.imwrite(str(stem.parent/f"{stem.name}_{c}.png"), plane): raise HPADataError(f"Cannot write {stem}_{c}.png")
+    write_rgby(stem.parent, stem.name, _check_rgby(rgby))
 
 def _image_ids(folder:Path) -> list[str]:
     "Sorted Ids of the samples in `folder` that have a green channel file."
