@@ -7,6 +7,7 @@ Docs: https://hpa-fastai.github.io/hpa_fastai/train.html.md"""
 # %% ../nbs/05_train.ipynb #beda63d6
 from __future__ import annotations
 import random
+from contextlib import contextmanager
 from pathlib import Path
 
 import matplotlib.pyplot as plt
@@ -16,10 +17,12 @@ import torch
 from fastai.callback.channelslast import ChannelsLast
 from fastai.callback.core import Callback, TrainEvalCallback
 from fastai.callback.fp16 import AMPMode, MixedPrecision
-from fastai.callback.progress import CSVLogger
+from fastai.callback.progress import CSVLogger, ProgressCallback
 from fastai.callback.schedule import ParamScheduler
 from fastai.callback.tracker import SaveModelCallback, TrackerCallback
+from fastai.distributed import DistributedDL, DistributedTrainer
 from fastai.learner import Learner, Recorder
+from fastai.torch_core import num_distrib, rank_distrib
 from fastcore.foundation import L
 
 from .core import CLASS_NAMES
@@ -29,7 +32,7 @@ from .model import macro_f1
 __all__ = ['cyclical_lr', 'cyclical_lrs', 'plot_cyclical_lrs', 'run_epoch', 'CyclicalLR', 'fit_cyclical', 'hpa_metrics',
            'TrainMetrics', 'f1_scores', 'macro_f1_score', 'f1_table', 'best_threshold', 'rng_states', 'set_rng_states',
            'Checkpoint', 'checkpoint_state_path', 'ResumeAt', 'HistoryCSV', 'fit_schedule', 'load_checkpoint',
-           'fit_resumable', 'StopAfter', 'gpu_callbacks']
+           'fit_resumable', 'StopAfter', 'gpu_callbacks', 'CPUDistributedDL', 'HPADistributedTrainer', 'distributed']
 
 # %% ../nbs/05_train.ipynb #c548067c
 def cyclical_lr(it:int, # Training iteration, counted from 0 over the whole run
@@ -144,15 +147,20 @@ def best_threshold(probs, # (N, C) probabilities
     return float(grid[i]), scores[i]
 
 # %% ../nbs/05_train.ipynb #d0c78d6c
+def _train_loader(learn:Learner):
+    "The training `TfmdDL` of `learn`, unwrapped from a `DistributedDL` in data-parallel runs."
+    dl = learn.dls.train
+    return dl.dl if isinstance(dl, DistributedDL) else dl
+
 def rng_states(learn:Learner) -> dict:
     "The random states that training `learn` consumes: Python's, NumPy's, PyTorch's and the training loader's."
     return dict(python=random.getstate(), numpy=np.random.get_state(), torch=torch.get_rng_state(),
-                loader=learn.dls.train.rng.getstate())
+                loader=_train_loader(learn).rng.getstate())
 
 def set_rng_states(learn:Learner, states:dict):
     "Restore the random `states` saved by `rng_states` for `learn`."
     random.setstate(states['python']); np.random.set_state(states['numpy'])
-    torch.set_rng_state(states['torch']); learn.dls.train.rng.setstate(states['loader'])
+    torch.set_rng_state(states['torch']); _train_loader(learn).rng.setstate(states['loader'])
 
 def _trackers(learn:Learner) -> list: return [cb for cb in learn.cbs if isinstance(cb, TrackerCallback)]
 
@@ -162,6 +170,7 @@ class Checkpoint(Callback):
     def __init__(self, fname:str='last'): self.fname = fname
     def after_epoch(self):
         self.learn.save(self.fname, with_opt=True)
+        if rank_distrib(): return  # in data-parallel runs only rank 0 writes
         sl = self.recorder.smooth_loss
         state = dict(epoch=run_epoch(self.learn) + 1, best={cb.name: cb.best for cb in _trackers(self.learn)},
                      rng=rng_states(self.learn), smooth_loss=(sl.count, sl.val))
@@ -198,6 +207,7 @@ class ResumeAt(Callback):
 class HistoryCSV(CSVLogger):
     "A `CSVLogger` writing the header only to a new file, so a resumed fit appends rows to the same history."
     def before_fit(self):
+        if rank_distrib(): self.run = False; return  # in data-parallel runs only rank 0 writes
         path = self.path/self.fname
         if not (self.append and path.exists() and path.stat().st_size): return super().before_fit()
         self.file = path.open('a')
@@ -262,3 +272,32 @@ def gpu_callbacks(precision:str|None='bf16', # Mixed precision: 'bf16', 'fp16', 
     if not torch.cuda.is_available(): return []
     cbs = [MixedPrecision(amp_mode=AMPMode(precision))] if precision else []
     return cbs + ([ChannelsLast()] if channels_last else [])
+
+# %% ../nbs/05_train.ipynb #75f578f6
+class CPUDistributedDL(DistributedDL):
+    "fastai's `DistributedDL`, broadcasting its shuffled indices through a CPU tensor unless the backend is NCCL."
+    def _broadcast(self, t, rank):
+        if torch.distributed.get_backend() == 'nccl': return super()._broadcast(t, rank)
+        t = torch.tensor(t, dtype=torch.long)
+        torch.distributed.broadcast(t, rank)
+        return t.tolist()
+
+class HPADistributedTrainer(DistributedTrainer):
+    "fastai's Accelerate `DistributedTrainer`, wrapping the loaders in `CPUDistributedDL` so gloo (CPU) processes work too."
+    def _wrap_dl(self, dl): return dl if isinstance(dl, DistributedDL) else CPUDistributedDL(dl, device=self.learn.model.device)
+
+@contextmanager
+def distributed(learn:Learner, # Learner to train data-parallel
+                sync_bn:bool|None=None, # Convert batch norms to `SyncBatchNorm`; default only on GPUs
+                **kwargs, # Passed to Accelerate's `Accelerator`
+               ):
+    "Train `learn` data-parallel over the processes `accelerate launch`/`torchrun` started (gloo on CPUs); a no-op alone."
+    if num_distrib() <= 1:
+        yield learn
+        return
+    cpu = not torch.cuda.is_available()
+    cb = HPADistributedTrainer(sync_bn=(not cpu) if sync_bn is None else sync_bn, cpu=cpu, **kwargs)
+    learn.add_cb(cb)
+    if rank_distrib(): learn.remove_cb(ProgressCallback)
+    try: yield learn
+    finally: learn.remove_cb(cb)
