@@ -1,4 +1,4 @@
-"""`hpa-fastai`: one command with a subcommand per job (synth, cache, demo), documented from the same docments as the API.
+"""`hpa-fastai`: one command with a subcommand per job (synth, cache, features, train, predict, demo), documented from the same docments as the API.
 
 Docs: https://hpa-fastai.github.io/hpa_fastai/cli.html.md"""
 
@@ -14,16 +14,20 @@ from pathlib import Path
 
 warnings.filterwarnings('ignore', message='`torch.jit.script` is deprecated')  # raised by an import inside fastai
 
+import numpy as np
 import pandas as pd
-from fastcore.script import anno_parser
+from fastcore.script import anno_parser, store_true
 
 from .core import CLASS_NAMES, HPADataError, HPALayout, labels_to_multihot, read_labels
 from .data import build_cache, class_gallery, split_counts, stratified_split
 from .features import extract_features
+from .inference import predict
+from .run import prepare_data, train_hpa
 from .synth import make_synthetic_dataset
+from .train import f1_scores
 
 # %% auto #0
-__all__ = ['COMMANDS', 'synth', 'cache', 'features', 'class_summary', 'demo', 'main']
+__all__ = ['COMMANDS', 'synth', 'cache', 'features', 'train', 'class_summary', 'score_submission', 'demo', 'main']
 
 # %% ../nbs/10_cli.ipynb #261c8dee
 def _workers(n:int|None) -> int:
@@ -79,6 +83,53 @@ def features(data:Path, # Dataset folder: train.csv + images (in train/ or besid
     return 1 if failed else 0
 
 # %% ../nbs/10_cli.ipynb #d482fa34
+def _pretrained(p:str):
+    "`--pretrained` as `train_hpa` takes it: 'imagenet' -> True, 'none' -> False, else a path."
+    return {'imagenet': True, 'none': False}.get(p.lower(), Path(p))
+
+def _print_scores(res:dict):
+    "Print the validation scores of a `train_hpa` summary."
+    for k, v in res.items():
+        if k.startswith('valid_macro_f1'): print(f"{k:36s} {v:.4f}")
+
+def train(data:Path, # Dataset folder: train.csv beside train/ (or beside the images)
+          size:int=128, # Side of the training images, in pixels
+          epochs:int=10, # Epochs
+          out:Path=Path('hpa_model'), # Model folder to write (and resume)
+          arch:str='resnet34', # Backbone: resnet18/34/50/101, densenet121/169, resnet_tiny
+          pretrained:str='imagenet', # 'imagenet', 'none' (random init), or the path of a state dict
+          stem_init:str='copy', # Yellow filters of a pretrained stem: copy, zeros or mean
+          channels:str='rgby', # rgby, or rgb for a 3-channel model
+          image_only:store_true=False, # Leave out the ten biological features
+          feature_scale:float=1., # Multiplier on the features in the head
+          loss:str='bce', # bce or focal
+          gamma:float=2., # Focal loss exponent
+          pos_weight:store_true=False, # Weight positives by class frequency
+          schedule:str='one_cycle', # one_cycle or cyclical
+          lr:float=None, # Peak learning rate; default lr_find's suggestion (plotted to lr_find.png)
+          bs:int=32, # Batch size
+          ps:float=0.5, # Dropout of the head
+          fold:int=None, # Validate on this fold of N_SPLITS multilabel-stratified folds
+          n_splits:int=5, # Number of folds
+          valid_pct:float=0.2, # Validation share when no fold is given
+          seed:int=42, # Seed of the split and the weights
+          no_aug:store_true=False, # Do not augment the training images
+          no_tta:store_true=False, # Skip the 8-view TTA scoring
+          restart:store_true=False, # Ignore existing checkpoints in OUT
+          workers:int=None, # Processes for the cache and features; default all cores
+         ) -> int:
+    "Train a model on `data` and export it to `out` with its history, curves and thresholds."
+    res = train_hpa(data, out, size=size, epochs=epochs, arch=arch, pretrained=_pretrained(pretrained), stem_init=stem_init,
+                    channels=channels, features=not image_only, feature_scale=feature_scale, loss=loss, gamma=gamma,
+                    pos_weight=pos_weight, schedule=schedule, lr=lr, bs=bs, ps=ps, fold=fold, n_splits=n_splits,
+                    valid_pct=valid_pct, seed=seed, aug=not no_aug, tta=not no_tta, resume=not restart, workers=workers)
+    if not res: return 0  # a data-parallel worker process: rank 0 reports
+    _print_scores(res)
+    print(f"model: {Path(out)}  ({res['minutes']:.1f} min; history.csv, curves.png, config.json, model.safetensors)")
+    for sid in res['failed']: print(f"FAILED {sid} (left out of training)", file=sys.stderr)
+    return 1 if res['failed'] else 0
+
+# %% ../nbs/10_cli.ipynb #954c387f
 def class_summary(labels:pd.DataFrame, # Labels, as from `read_labels`
                   seed:int=42, # Seed of the stratified 80/20 split
                  ) -> pd.DataFrame:
@@ -89,30 +140,64 @@ def class_summary(labels:pd.DataFrame, # Labels, as from `read_labels`
     df.index.name = 'class'
     return df.reset_index().rename_axis('id')
 
-# %% ../nbs/10_cli.ipynb #954c387f
-def demo(out:Path=Path('hpa_run'), # Working folder for the dataset, cache and outputs
-         n:int=600, # Number of synthetic samples
-         size:int=128, # Side of the cached images, in pixels
+def score_submission(sub, # Submission CSV (Id, Predicted) or its DataFrame
+                     solution, # Truth CSV (Id, Target), e.g. the generator's test_solution.csv
+                    ) -> float:
+    "Macro-F1 of a submission's predicted labels against `solution`, over the classes present in either."
+    sub = pd.read_csv(sub, keep_default_na=False) if not isinstance(sub, pd.DataFrame) else sub
+    sol = read_labels(solution).set_index('Id').reindex(sub['Id'])
+    if sol['Target'].isna().any(): raise HPADataError(f"Ids missing from {solution}: {list(sol.index[sol['Target'].isna()][:5])}")
+    pred = np.array([[str(c) in str(p).split() for c in range(len(CLASS_NAMES))] for p in sub['Predicted']], dtype=float)
+    true = labels_to_multihot(sol.reset_index())
+    seen = (pred + true).sum(0) > 0  # classes absent from both truth and predictions carry no information
+    return float(f1_scores(pred[:, seen], true[:, seen])[2].mean())
+
+# %% ../nbs/10_cli.ipynb #4d8c34ec
+def demo(out:Path=Path('hpa_run'), # Working folder for the dataset, model, predictions and report
+         n:int=3000, # Number of labelled synthetic samples
+         n_test:int=300, # Number of held-out test samples
+         size:int=128, # Side of the training images, in pixels
+         epochs:int=30, # Training epochs
+         arch:str='resnet_tiny', # Backbone (CPU-sized by default)
+         lr:float=1e-2, # Peak learning rate of the one-cycle schedule
+         bs:int=64, # Batch size
          seed:int=0, # Random seed of the synthetic data
          workers:int=None, # Processes; default all cores
         ) -> int:
-    "Main job on the embedded synthetic dataset: generate, cache, summarise per class, save a gallery."
+    "Main job on the embedded synthetic dataset: generate, summarise, train at `size` px, predict a test folder, report."
+    import torch
     out, t0 = Path(out), time.time()
     data = out/'synth'
-    if (data/'train.csv').exists(): print(f"reusing the synthetic dataset in {data}")
-    else: make_synthetic_dataset(out=data, n=n, size=512, seed=seed, n_workers=_workers(workers))
-    lay = HPALayout(data)
-    c = build_cache(lay.train_dir, lay.labels['Id'], out/f"cache_{size}", size=size, n_workers=workers)
-    summ = class_summary(lay.labels)
+    if (data/'train.csv').exists() and (data/'test_solution.csv').exists(): print(f"reusing the synthetic dataset in {data}")
+    else: make_synthetic_dataset(out=data, n=n, size=512, seed=seed, n_test=n_test, n_workers=_workers(workers))
+    prep = prepare_data(data, size, features=True, workers=_workers(workers))
+    labels = prep['labels']
+    summ = class_summary(labels)
     summ.to_csv(out/'class_summary.csv')
-    print(f"\n{len(lay.labels)} samples, {labels_to_multihot(lay.labels).sum(1).mean():.2f} labels per sample\n")
+    print(f"\n{len(labels)} samples, {labels_to_multihot(labels).sum(1).mean():.2f} labels per sample\n")
     print(summ.to_string())
-    class_gallery(lay.train_dir, lay.labels, cache=c, fname=out/'gallery.png')
-    print(f"\ngallery: {out/'gallery.png'}\nsummary: {out/'class_summary.csv'}\ncache:   {c.path}  ({time.time()-t0:.0f} s)")
-    return _report_failed(c)
+    class_gallery(prep['layout'].train_dir, labels, cache=prep['cache'], fname=out/'gallery.png')
+    print(f"\ngallery: {out/'gallery.png'}\nsummary: {out/'class_summary.csv'}  ({time.time()-t0:.0f} s)\n")
+    threads = torch.get_num_threads()
+    torch.set_num_threads(_workers(workers))
+    t1 = time.time()
+    res = train_hpa(data, out/'model', size=size, epochs=epochs, arch=arch, pretrained=False, lr=lr, bs=bs, ps=0.2,
+                    hidden=256, workers=workers, num_workers=0)
+    torch.set_num_threads(threads)
+    print(f"\ntrained {arch} at {size} px for {res['epochs']} epochs in {(time.time()-t1)/60:.1f} min (best epoch {res['best_epoch']+1})")
+    _print_scores(res)
+    status = predict(out/'model', data/'test', out/'test_preds.csv', submission=data/'sample_submission.csv',
+                     submission_out=out/'submission.csv', quiet=True)
+    if (out/'submission.csv').exists():
+        print(f"test macro-F1 of submission.csv against test_solution.csv: {score_submission(out/'submission.csv', data/'test_solution.csv'):.4f}")
+    print(f"\nvalid macro-F1: {res['valid_macro_f1']:.4f}")
+    print(f"model:      {out/'model'}  (curves.png, history.csv, f1_table.csv)")
+    print(f"submission: {out/'submission.csv'}")
+    print(f"total time: {(time.time()-t0)/60:.1f} min")
+    return max(status, 1 if prep['failed'] else 0)
 
 # %% ../nbs/10_cli.ipynb #42dbae9e
-COMMANDS = dict(synth=synth, cache=cache, features=features, demo=demo)
+COMMANDS = dict(synth=synth, cache=cache, features=features, train=train, predict=predict, demo=demo)
 
 def _usage() -> str:
     return "usage: hpa-fastai {" + ','.join(COMMANDS) + "} ...\n\n" + '\n'.join(

@@ -190,13 +190,16 @@ def rgby_body(arch:str='resnet34', # Registered backbone name, see `BACKBONES`
               stem_init:str='copy', # Yellow filters of the stem: 'copy', 'zeros' or 'mean'; random when not pretrained
               copy_channel:str|int='red', # Channel whose filters `'copy'` copies
               download:bool|None=None, # Allow downloading ImageNet weights; None: unless `HPA_OFFLINE=1`
+              channels:str='rgby', # 'rgby', or 'rgb' to keep the backbone's 3-channel stem (the yellow channel unused)
              ) -> nn.Sequential:
-    "Body of backbone `arch` taking RGBY images, with `pretrained` weights and the stem initialised by `stem_init`."
+    "Body of backbone `arch` taking RGBY (or RGB) images, with `pretrained` weights and the stem initialised by `stem_init`."
+    if channels not in ('rgby', 'rgb'): raise ValueError(f"channels must be 'rgby' or 'rgb', got {channels!r}")
     spec = backbone_spec(arch)
     model = spec.arch(weights=None)
     if pretrained is not False: _load_weights(model, arch, pretrained, download)
     body = spec.body(model)
-    _replace_first_conv(body, lambda c: rgby_stem(c, stem_init if pretrained is not False else 'random', copy_channel))
+    if channels == 'rgby':
+        _replace_first_conv(body, lambda c: rgby_stem(c, stem_init if pretrained is not False else 'random', copy_channel))
     return body
 
 # %% ../nbs/04_model.ipynb #33816009
@@ -241,9 +244,10 @@ class HPAModel(nn.Module):
     def __init__(self, body:nn.Sequential, # Feature extractor taking (B, 4, H, W) images
                  head:FusedHead, # Head fusing the pooled feature map with the feature vector
                  split:int, # Body layers in the first parameter group (see `hpa_splitter`)
+                 channels:str='rgby', # 'rgb': the body sees only the first three channels of the RGBY input
                 ):
         super().__init__()
-        self.body, self.head, self.split = body, head, split
+        self.body, self.head, self.split, self.channels = body, head, split, channels
 
     @property
     def n_features(self) -> int: return self.head.n_features
@@ -252,7 +256,7 @@ class HPAModel(nn.Module):
                 feats:torch.Tensor|None=None, # (B, n_features) feature vectors; absent for an image-only model
                ) -> torch.Tensor:
         "Logits (B, n_out) of images `x` and, when the model fuses features, `feats`."
-        return self.head(self.body(x), feats)
+        return self.head(self.body(x[:, :3] if self.channels == 'rgb' else x), feats)
 
 # %% ../nbs/04_model.ipynb #2f9c48ee
 def body_channels(body:nn.Module, n_in:int=len(CHANNELS)) -> int:
@@ -270,14 +274,16 @@ def hpa_model(arch:str='resnet34', # Registered backbone name, see `BACKBONES`
               stem_init:str='copy', # Yellow filters of the stem: 'copy', 'zeros' or 'mean'; random when not pretrained
               copy_channel:str|int='red', # Channel whose filters `'copy'` copies
               download:bool|None=None, # Allow downloading ImageNet weights; None: unless `HPA_OFFLINE=1`
+              channels:str='rgby', # 'rgby', or 'rgb': a 3-channel backbone that ignores the yellow channel
               **head_kwargs, # Passed to `FusedHead`: hidden, ps, concat_pool, feature_scale, learn_scale, feature_bn
              ) -> HPAModel:
     "The study's model: backbone `arch` on RGBY images (stem by `stem_init`), fused with `n_features` features, `n_out` logits."
-    body = rgby_body(arch, pretrained, stem_init, copy_channel, download)
-    head = FusedHead(body_channels(body), n_features, n_out, **head_kwargs)
+    body = rgby_body(arch, pretrained, stem_init, copy_channel, download, channels)
+    head = FusedHead(body_channels(body, 3 if channels == 'rgb' else 4), n_features, n_out, **head_kwargs)
     apply_init(head, nn.init.kaiming_normal_)
-    model = HPAModel(body, head, backbone_spec(arch).split)
-    model.config = dict(arch=arch, n_features=n_features, n_out=n_out, stem_init=stem_init, copy_channel=copy_channel, **head_kwargs)
+    model = HPAModel(body, head, backbone_spec(arch).split, channels)
+    model.config = dict(arch=arch, n_features=n_features, n_out=n_out, stem_init=stem_init, copy_channel=copy_channel,
+                        channels=channels, **head_kwargs)
     return model
 
 # %% ../nbs/04_model.ipynb #00c31de8

@@ -26,7 +26,7 @@ from .model import MultiLabelBCELoss, MultiLabelFocalLoss, hpa_learner, pos_weig
 from .train import distributed, f1_table, fit_resumable, gpu_callbacks, hpa_metrics, macro_f1_score
 
 # %% auto #0
-__all__ = ['prepare_data', 'make_loss', 'plot_history', 'train_hpa']
+__all__ = ['prepare_data', 'make_loss', 'plot_history', 'valid_predictions', 'train_hpa']
 
 # %% ../nbs/07_run.ipynb #5f0eacdd
 def prepare_data(data, # Dataset folder: train.csv beside train/ (or beside the images)
@@ -106,7 +106,16 @@ def _summary(learn, tta:bool, labels_train) -> tuple[dict, pd.DataFrame, pd.Data
     table = score_thresholds(fit_on, targs, sets)
     scores.update({f"valid_macro_f1_{'tta_' if tta else ''}{k}": float(v) for k, v in table['macro_f1'].items()})
     f1 = f1_table(fit_on, targs, np.array(sets['per_class']))
-    return scores, f1, table, sets
+    return scores, f1, table, sets, fit_on
+
+def valid_predictions(ids, # Validation Ids
+                      probs, # (N, 28) validation probabilities
+                      labels:pd.DataFrame, # Labels with `Id` and `Target`
+                     ) -> pd.DataFrame:
+    "Validation probabilities by Id with the true `Target`, one column per class name (as `valid_preds.csv` stores them)."
+    df = pd.DataFrame(np.asarray(probs, dtype=np.float32), index=pd.Index(list(ids), name='Id'), columns=list(CLASS_NAMES))
+    df.insert(0, 'Target', labels.set_index('Id')['Target'].reindex(df.index).to_numpy())
+    return df
 
 # %% ../nbs/07_run.ipynb #f9b1b262
 def train_hpa(data, # Dataset folder: train.csv beside train/ (or beside the images)
@@ -116,6 +125,7 @@ def train_hpa(data, # Dataset folder: train.csv beside train/ (or beside the ima
               arch:str='resnet34', # Backbone, see `model.BACKBONES`
               pretrained:bool|str|Path=True, # True: ImageNet weights; a path: a local state dict; False: random init
               stem_init:str='copy', # Yellow filters of the stem: 'copy', 'zeros' or 'mean'
+              channels:str='rgby', # 'rgby', or 'rgb' for the study's 3-channel baseline (yellow ignored)
               features:bool=True, # Fuse the ten biological features; False: image-only model
               feature_scale:float=1., # Multiplier on the feature vector in the head
               feature_weights=None, # Feature weights; default the study's (see `features.feature_weights`)
@@ -156,7 +166,7 @@ def train_hpa(data, # Dataset folder: train.csv beside train/ (or beside the ima
     torch.manual_seed(seed)
     dls = hpa_dataloaders(prep['layout'].train_dir, labels, size=size, bs=bs, valid_idx=va, cache=prep['cache'], aug=aug,
                           feature_block=block, **({} if num_workers is None else dict(num_workers=num_workers)))
-    learn = hpa_learner(dls, arch, n_features=10 if features else 0, pretrained=pretrained, stem_init=stem_init,
+    learn = hpa_learner(dls, arch, n_features=10 if features else 0, pretrained=pretrained, stem_init=stem_init, channels=channels,
                         loss_func=make_loss(loss, gamma, pos_weight, labels.iloc[tr]), metrics=hpa_metrics(),
                         feature_scale=feature_scale, ps=ps, hidden=hidden)
     learn.path, learn.model_dir = out, 'checkpoints'
@@ -169,7 +179,8 @@ def train_hpa(data, # Dataset folder: train.csv beside train/ (or beside the ima
         fit_resumable(learn, epochs, lr, schedule=schedule, resume=resume, cbs=[*gpu_callbacks(precision), *(cbs or [])])
     if rank_distrib(): return {}
     learn.load('best')
-    scores, f1, table, sets = _summary(learn, tta, labels.iloc[tr])
+    scores, f1, table, sets, vprobs = _summary(learn, tta, labels.iloc[tr])
+    valid_predictions(labels['Id'].iloc[va], vprobs, labels).to_csv(out/'valid_preds.csv')
     hist = pd.read_csv(out/'history.csv')
     summary = dict(scores, epochs=len(hist), best_epoch=int(hist['valid_macro_f1'].idxmax()), lr=lr,
                    n_train=len(tr), n_valid=len(va), failed=sorted(prep['failed']), minutes=round((time.time() - t0) / 60, 2))
