@@ -113,7 +113,7 @@ def train(data:Path, # Dataset folder: train.csv beside train/ (or beside the im
           n_splits:int=5, # Number of folds
           valid_pct:float=0.2, # Validation share when no fold is given
           seed:int=42, # Seed of the split and the weights
-          no_aug:store_true=False, # Do not augment the training images
+          aug:str='full', # Training augmentation: full (dihedral, affine, lighting), dihedral, or none
           no_tta:store_true=False, # Skip the 8-view TTA scoring
           restart:store_true=False, # Ignore existing checkpoints in OUT
           workers:int=None, # Processes for the cache and features; default all cores
@@ -122,7 +122,7 @@ def train(data:Path, # Dataset folder: train.csv beside train/ (or beside the im
     res = train_hpa(data, out, size=size, epochs=epochs, arch=arch, pretrained=_pretrained(pretrained), stem_init=stem_init,
                     channels=channels, features=not image_only, feature_scale=feature_scale, loss=loss, gamma=gamma,
                     pos_weight=pos_weight, schedule=schedule, lr=lr, bs=bs, ps=ps, fold=fold, n_splits=n_splits,
-                    valid_pct=valid_pct, seed=seed, aug=not no_aug, tta=not no_tta, resume=not restart, workers=workers)
+                    valid_pct=valid_pct, seed=seed, aug=aug, tta=not no_tta, resume=not restart, workers=workers)
     if not res: return 0  # a data-parallel worker process: rank 0 reports
     _print_scores(res)
     print(f"model: {Path(out)}  ({res['minutes']:.1f} min; history.csv, curves.png, config.json, model.safetensors)")
@@ -182,7 +182,7 @@ def demo(out:Path=Path('hpa_run'), # Working folder for the dataset, model, pred
     torch.set_num_threads(_workers(workers))
     t1 = time.time()
     res = train_hpa(data, out/'model', size=size, epochs=epochs, arch=arch, pretrained=False, lr=lr, bs=bs, ps=0.2,
-                    hidden=256, workers=workers, num_workers=0)
+                    hidden=256, aug='dihedral', workers=workers, num_workers=0)
     torch.set_num_threads(threads)
     print(f"\ntrained {arch} at {size} px for {res['epochs']} epochs in {(time.time()-t1)/60:.1f} min (best epoch {res['best_epoch']+1})")
     _print_scores(res)

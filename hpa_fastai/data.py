@@ -348,12 +348,14 @@ def hpa_datablock(folder, # Folder of `{Id}_{color}.{ext}` files
                   valid_idx, # Row numbers of the validation samples
                   size:int|None=None, # Side of the images
                   cache:RGBYCache|None=None, # Optional cache
-                  aug:bool=True, # Apply `rgby_aug_transforms`
+                  aug:bool|str=True, # True or 'full': `rgby_aug_transforms`; 'dihedral': the 8 flips/rotations only; False: none
                   stats=HPA_STATS, # Normalisation (mean, std)
                   feature_block:TransformBlock|None=None, # A second input block fed the sample stem, e.g. `features.BioFeatureBlock`
                  ) -> DataBlock:
     "`DataBlock` of RGBY images (and `feature_block` inputs) from `folder` with multi-label targets, `valid_idx` as validation."
-    tfms = [*(rgby_aug_transforms() if aug else []), Normalize.from_stats(*stats)]
+    if aug not in (True, False, 'full', 'dihedral', 'none'): raise ValueError(f"aug must be True, False, 'full', 'dihedral' or 'none', got {aug!r}")
+    augs = rgby_aug_transforms() if aug in (True, 'full') else [Dihedral(p=1.)] if aug == 'dihedral' else []
+    tfms = [*augs, Normalize.from_stats(*stats)]
     get_stem = ColReader('Id', pref=f"{Path(folder)}{os.sep}")
     xs = [RGBYImageBlock(size, cache)] + ([] if feature_block is None else [feature_block])
     return DataBlock(blocks=(*xs, MultiCategoryBlock(vocab=list(CLASS_NAMES))), n_inp=len(xs),
@@ -382,7 +384,7 @@ def hpa_dataloaders(folder, # Folder of `{Id}_{color}.{ext}` files
                     n_splits:int=5, # Number of folds
                     seed:int=42, # Seed of the split
                     cache:RGBYCache|None=None, # Optional cache
-                    aug:bool=True, # Augment the training set
+                    aug:bool|str=True, # Augment the training set: True/'full', 'dihedral' or False (see `hpa_datablock`)
                     stats=HPA_STATS, # Normalisation (mean, std)
                     valid_idx=None, # Row numbers of the validation samples; default from `hpa_split`
                     feature_block:TransformBlock|None=None, # Second input block, e.g. `features.BioFeatureBlock`

@@ -141,7 +141,7 @@ def train_hpa(data, # Dataset folder: train.csv beside train/ (or beside the ima
               fold:int|None=None, # Validate on fold `fold` of `n_splits` multilabel-stratified folds
               n_splits:int=5, # Number of folds
               seed:int=42, # Seed of the split and of the weights
-              aug:bool=True, # Augment training images (dihedral, affine, lighting)
+              aug:bool|str=True, # Augment training images: True/'full' (dihedral, affine, lighting), 'dihedral', False
               tta:bool=True, # Score (and fit thresholds) with the 8 dihedral views too
               resume:bool=True, # Continue from the last checkpoint in `out` when there is one
               workers:int|None=None, # Processes for the cache and features; default all cores

@@ -15,7 +15,7 @@ def run(*args, ok=True):
 
 def test_help_lists_subcommands():
     r = run('--help')
-    for sub in ('synth', 'cache', 'demo'): assert sub in r.stderr
+    for sub in ('synth', 'cache', 'features', 'train', 'predict', 'demo'): assert sub in r.stderr
     assert '--size' in run('synth', '--help').stdout
     assert run('nonsense', ok=False).returncode == 2
 
@@ -46,10 +46,15 @@ def test_bad_labels_name_the_problem(tmp_path):
     assert r.returncode == 2 and 'Class id 31' in r.stderr and df['Id'][1] in r.stderr
 
 def test_demo_main_job(tmp_path):
-    r = run('demo', '--out', tmp_path/'run', '--n', 40, '--size', 64, '--workers', 2)
-    assert 'Nucleoplasm' in r.stdout and 'gallery' in r.stdout
+    args = ('--out', tmp_path/'run', '--n', 48, '--n-test', 8, '--size', 32, '--epochs', 2, '--workers', 2)
+    r = run('demo', *args)
+    assert 'Nucleoplasm' in r.stdout and 'gallery' in r.stdout and 'valid macro-F1' in r.stdout
     assert (tmp_path/'run'/'gallery.png').stat().st_size > 10_000
     summ = pd.read_csv(tmp_path/'run'/'class_summary.csv')
-    assert len(summ) == 28 and summ['all'].sum() >= 40
-    r2 = run('demo', '--out', tmp_path/'run', '--n', 40, '--size', 64)
+    assert len(summ) == 28 and summ['all'].sum() >= 48
+    for f in ('config.json', 'model.safetensors', 'history.csv', 'curves.png'): assert (tmp_path/'run'/'model'/f).exists()
+    sub = pd.read_csv(tmp_path/'run'/'submission.csv', keep_default_na=False)
+    assert list(sub.columns) == ['Id', 'Predicted'] and len(sub) == 8
+    assert list(sub['Id']) == list(pd.read_csv(tmp_path/'run'/'synth'/'sample_submission.csv')['Id'])
+    r2 = run('demo', *args)
     assert 'reusing' in r2.stdout

@@ -1,0 +1,107 @@
+"""Training throughput of the fused model, in images per second, measured in one run.
+
+    python scripts/bench_train.py                      # CPU: resnet_tiny, resnet18, resnet34 at 128 px
+    python scripts/bench_train.py --size 512 --archs resnet34 --bs 128 --steps 30   # on a GPU: bf16 + channels_last
+
+Two figures per backbone: the model alone (forward, backward and optimiser step on batches already in memory) and
+the whole pipeline (fastai `Learner.fit` reading a memory-mapped cache of synthetic samples through
+`hpa_dataloaders`, with augmentation and the ten features). On a GPU it uses bf16 mixed precision and channels_last
+(`train.gpu_callbacks`) and prints the GPU's utilisation when `nvidia-smi` is there.
+"""
+import argparse, os, subprocess, tempfile, threading, time, warnings
+from pathlib import Path
+
+warnings.filterwarnings('ignore')
+import torch
+from fastai.callback.core import Callback, CancelFitException
+
+from hpa_fastai.core import read_labels
+from hpa_fastai.data import build_cache, hpa_dataloaders
+from hpa_fastai.features import BioFeatureBlock, FeatureNormaliser, extract_features
+from hpa_fastai.model import hpa_model, hpa_learner
+from hpa_fastai.synth import make_synthetic_dataset
+from hpa_fastai.train import gpu_callbacks
+
+
+class Timer(Callback):
+    "Time `steps` training batches after `warmup` ones, then stop the fit."
+    def __init__(self, warmup, steps): self.warmup, self.steps, self.n = warmup, steps, 0
+    def after_batch(self):
+        if not self.training: return
+        self.n += 1
+        if self.n == self.warmup: self._sync(); self.t0 = time.perf_counter()
+        if self.n == self.warmup + self.steps: self._sync(); self.elapsed = time.perf_counter() - self.t0; raise CancelFitException()
+    def _sync(self):
+        if torch.cuda.is_available(): torch.cuda.synchronize()
+
+
+def model_only(arch, size, bs, steps, device):
+    "Images/s of forward+backward+step of the fused model on random batches in memory."
+    m = hpa_model(arch, pretrained=False).to(device)
+    opt = torch.optim.AdamW(m.parameters(), 1e-3)
+    x, f, y = torch.randn(bs, 4, size, size, device=device), torch.rand(bs, 10, device=device), torch.rand(bs, 28, device=device).round()
+    cuda = device.type == 'cuda'
+    if cuda: m, x = m.to(memory_format=torch.channels_last), x.to(memory_format=torch.channels_last)
+    def step():
+        with torch.autocast(device.type, torch.bfloat16, enabled=cuda):
+            loss = torch.nn.functional.binary_cross_entropy_with_logits(m(x, f).float(), y)
+        opt.zero_grad(); loss.backward(); opt.step()
+    for _ in range(3): step()
+    if cuda: torch.cuda.synchronize()
+    t = time.perf_counter()
+    for _ in range(steps): step()
+    if cuda: torch.cuda.synchronize()
+    return bs * steps / (time.perf_counter() - t)
+
+
+def gpu_util(stop, samples):
+    "Sample the GPU's utilisation (%) every 0.2 s until `stop` is set."
+    while not stop.is_set():
+        try: samples.append(float(subprocess.run(['nvidia-smi', '--query-gpu=utilization.gpu', '--format=csv,noheader,nounits'],
+                                                 capture_output=True, text=True, timeout=5).stdout.split()[0]))
+        except Exception: return
+        time.sleep(0.2)
+
+
+def pipeline(arch, data, labels, cache, feats, size, bs, steps, num_workers):
+    "Images/s of `Learner.fit` from the cache with augmentation and features, and the mean GPU utilisation."
+    norm = FeatureNormaliser.fit(feats)
+    dls = hpa_dataloaders(data/'train', labels, size=size, bs=bs, cache=cache, num_workers=num_workers,
+                          feature_block=BioFeatureBlock(feats, norm), valid_pct=0.1)
+    learn = hpa_learner(dls, arch, pretrained=False, metrics=[])
+    timer, stop, util = Timer(3, steps), threading.Event(), []
+    th = threading.Thread(target=gpu_util, args=(stop, util), daemon=True)
+    if torch.cuda.is_available(): th.start()
+    with learn.no_bar(), learn.no_logging(): learn.fit(10_000, 1e-3, cbs=[timer, *gpu_callbacks('bf16')])
+    stop.set()
+    return bs * steps / timer.elapsed, (sum(util) / len(util) if util else None)
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument('--archs', default='resnet_tiny,resnet18,resnet34'); p.add_argument('--size', type=int, default=128)
+    p.add_argument('--bs', type=int, default=32); p.add_argument('--steps', type=int, default=10)
+    p.add_argument('--n', type=int, default=None, help='synthetic samples in the cache (default enough for the steps)')
+    p.add_argument('--num-workers', type=int, default=None); p.add_argument('--threads', type=int, default=None)
+    a = p.parse_args()
+    cuda = torch.cuda.is_available()
+    device = torch.device('cuda' if cuda else 'cpu')
+    if a.threads: torch.set_num_threads(a.threads)
+    nw = a.num_workers if a.num_workers is not None else (min(16, os.cpu_count()) if cuda else 0)
+    n = a.n or max(64, a.bs * (a.steps + 4) // 1)
+    tmp = Path(tempfile.mkdtemp())
+    t = time.time()
+    make_synthetic_dataset(out=tmp, n=n, size=a.size, seed=0, n_workers=os.cpu_count(), progress=False)
+    labels = read_labels(tmp/'train.csv')
+    cache = build_cache(tmp/'train', labels['Id'], tmp/f'cache_{a.size}', size=a.size, progress=False)
+    feats = extract_features(tmp, progress=False)
+    print(f"device: {torch.cuda.get_device_name() if cuda else 'CPU'} ({os.cpu_count()} cores, {torch.get_num_threads()} torch threads); "
+          f"{'bf16 + channels_last' if cuda else 'float32'}; {a.size}x{a.size}, batch {a.bs}; data ready in {time.time()-t:.0f} s")
+    print(f"{'backbone':12s} {'model only img/s':>17s} {'pipeline img/s':>15s} {'GPU util %':>11s}")
+    for arch in a.archs.split(','):
+        mo = model_only(arch, a.size, a.bs, a.steps, device)
+        pl, util = pipeline(arch, tmp, labels, cache, feats, a.size, a.bs, a.steps, nw)
+        print(f"{arch:12s} {mo:17.1f} {pl:15.1f} {('%.0f' % util) if util is not None else '-':>11s}")
+
+
+if __name__ == '__main__': main()
