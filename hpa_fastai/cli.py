@@ -157,6 +157,7 @@ def demo(out:Path=Path('hpa_run'), # Working folder for the dataset, model, pred
          n:int=3000, # Number of labelled synthetic samples
          n_test:int=300, # Number of held-out test samples
          size:int=128, # Side of the training images, in pixels
+         synth_size:int=256, # Side of the generated images (drawn at 256 px: 512 matches the competition's files, adds no detail)
          epochs:int=30, # Training epochs
          arch:str='resnet_tiny', # Backbone (CPU-sized by default)
          lr:float=1e-2, # Peak learning rate of the one-cycle schedule
@@ -169,7 +170,7 @@ def demo(out:Path=Path('hpa_run'), # Working folder for the dataset, model, pred
     out, t0 = Path(out), time.time()
     data = out/'synth'
     if (data/'train.csv').exists() and (data/'test_solution.csv').exists(): print(f"reusing the synthetic dataset in {data}")
-    else: make_synthetic_dataset(out=data, n=n, size=512, seed=seed, n_test=n_test, n_workers=_workers(workers))
+    else: make_synthetic_dataset(out=data, n=n, size=synth_size, seed=seed, n_test=n_test, n_workers=_workers(workers))
     prep = prepare_data(data, size, features=True, workers=_workers(workers))
     labels = prep['labels']
     summ = class_summary(labels)

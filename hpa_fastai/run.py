@@ -143,6 +143,7 @@ def train_hpa(data, # Dataset folder: train.csv beside train/ (or beside the ima
               seed:int=42, # Seed of the split and of the weights
               aug:bool|str=True, # Augment training images: True/'full' (dihedral, affine, lighting), 'dihedral', False
               tta:bool=True, # Score (and fit thresholds) with the 8 dihedral views too
+              monitor:str='valid_macro_f1', # Keep the epoch best by this column: valid_macro_f1, or valid_loss (lowest)
               resume:bool=True, # Continue from the last checkpoint in `out` when there is one
               workers:int|None=None, # Processes for the cache and features; default all cores
               num_workers:int|None=None, # DataLoader workers; default fastai's
@@ -176,13 +177,14 @@ def train_hpa(data, # Dataset folder: train.csv beside train/ (or beside the ima
     if lr is None: lr = _lr_find(learn, out) if fresh or not (out/'run.json').exists() else json.loads((out/'run.json').read_text())['lr']
     if not rank_distrib(): (out/'run.json').write_text(json.dumps(dict(settings, lr=lr), indent=1))
     with distributed(learn):
-        fit_resumable(learn, epochs, lr, schedule=schedule, resume=resume, cbs=[*gpu_callbacks(precision), *(cbs or [])])
+        fit_resumable(learn, epochs, lr, schedule=schedule, resume=resume, monitor=monitor, cbs=[*gpu_callbacks(precision), *(cbs or [])])
     if rank_distrib(): return {}
     learn.load('best')
     scores, f1, table, sets, vprobs = _summary(learn, tta, labels.iloc[tr])
     valid_predictions(labels['Id'].iloc[va], vprobs, labels).to_csv(out/'valid_preds.csv')
     hist = pd.read_csv(out/'history.csv')
-    summary = dict(scores, epochs=len(hist), best_epoch=int(hist['valid_macro_f1'].idxmax()), lr=lr,
+    best = hist[monitor].idxmin() if 'loss' in monitor else hist[monitor].idxmax()
+    summary = dict(scores, epochs=len(hist), best_epoch=int(hist.loc[best, 'epoch']), lr=lr,
                    n_train=len(tr), n_valid=len(va), failed=sorted(prep['failed']), minutes=round((time.time() - t0) / 60, 2))
     f1.to_csv(out/'f1_table.csv'); table.to_csv(out/'thresholds.csv')
     (out/'metrics.json').write_text(json.dumps(summary, indent=1))

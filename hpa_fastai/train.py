@@ -240,7 +240,7 @@ def fit_resumable(learn:Learner, # Learner to train
                   schedule:str='one_cycle', # 'one_cycle' or 'cyclical'
                   resume:bool=True, # Continue from checkpoint `fname` when there is one
                   fname:str='last', # Checkpoint name, in `learn.path/learn.model_dir`
-                  monitor:str='valid_macro_f1', # Score whose best epoch is kept as `best`
+                  monitor:str='valid_macro_f1', # Score whose best epoch is kept as `best` (lowest for a loss, else highest)
                   history:str='history.csv', # History file, in `learn.path`
                   cbs=None, # Extra callbacks
                   **kwargs, # Passed to `fit_schedule`
@@ -251,7 +251,7 @@ def fit_resumable(learn:Learner, # Learner to train
     start = state['epoch'] if state else 0
     if start >= n_epoch: return learn
     cbs = L(cbs) + [TrainMetrics(), HistoryCSV(history, append=start > 0), Checkpoint(fname),
-                    SaveModelCallback(monitor=monitor, comp=np.greater, fname='best')]
+                    SaveModelCallback(monitor=monitor, comp=np.less if 'loss' in monitor else np.greater, fname='best')]
     if state: cbs.append(ResumeAt(state, n_epoch))
     fit_schedule(learn, n_epoch - start, lr, cbs=cbs, schedule=schedule, **kwargs)
     return learn
