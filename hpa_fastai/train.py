@@ -7,6 +7,7 @@ Docs: https://hpa-fastai.github.io/hpa_fastai/train.html.md"""
 # %% ../nbs/05_train.ipynb #beda63d6
 from __future__ import annotations
 import random
+import warnings
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -107,9 +108,15 @@ def hpa_metrics(thresh:float=0.5, # Probability above which a class is predicted
 class TrainMetrics(Callback):
     "Score the learner's metrics on the training batches too, as `train_<name>` columns, during one fit."
     order = Recorder.order - 1
-    def before_fit(self):
-        self.was, self.recorder.train_metrics = self.recorder.train_metrics, True
-    def after_fit(self): self.recorder.train_metrics = self.was
+    def before_fit(self): self.was = self._set(True)
+    def after_fit(self): self._set(self.was)
+    def _set(self, v:bool) -> bool:
+        "Set the recorder's `train_metrics` to `v`; return the old value."
+        old = self.recorder.train_metrics
+        with warnings.catch_warnings():  # fastai warns that the learner exposes the recorder's attribute too
+            warnings.filterwarnings('ignore', message='You are shadowing')
+            self.recorder.train_metrics = v
+        return old
 
 # %% ../nbs/05_train.ipynb #e7804b25
 def f1_scores(probs, # (N, C) probabilities
