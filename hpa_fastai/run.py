@@ -148,7 +148,7 @@ def train_hpa(data, # Dataset folder: train.csv beside train/ (or beside the ima
               workers:int|None=None, # Processes for the cache and features; default all cores
               num_workers:int|None=None, # DataLoader workers; default fastai's
               precision:str|None='bf16', # Mixed precision on a GPU: 'bf16', 'fp16' or None
-              progress:bool=True, # Show progress bars
+              progress:bool=True, # Show progress bars and the epochs' scores
               cbs=None, # Extra fastai callbacks
              ) -> dict:
     "Train the fused (or image-only) model on `data` and export it to `out`; return the run's summary."
@@ -171,13 +171,13 @@ def train_hpa(data, # Dataset folder: train.csv beside train/ (or beside the ima
                         loss_func=make_loss(loss, gamma, pos_weight, labels.iloc[tr]), metrics=hpa_metrics(),
                         feature_scale=feature_scale, ps=ps, hidden=hidden)
     learn.path, learn.model_dir = out, 'checkpoints'
-    if not progress: learn.remove_cb(learn.progress) if hasattr(learn, 'progress') else None
     if pretrained is not False: learn.unfreeze()
     fresh = not (resume and (out/'checkpoints'/'last_state.pth').exists())
     if lr is None: lr = _lr_find(learn, out) if fresh or not (out/'run.json').exists() else json.loads((out/'run.json').read_text())['lr']
     if not rank_distrib(): (out/'run.json').write_text(json.dumps(dict(settings, lr=lr), indent=1))
     with distributed(learn):
-        fit_resumable(learn, epochs, lr, schedule=schedule, resume=resume, monitor=monitor, cbs=[*gpu_callbacks(precision), *(cbs or [])])
+        fit_resumable(learn, epochs, lr, schedule=schedule, resume=resume, monitor=monitor, verbose=progress,
+                      cbs=[*gpu_callbacks(precision), *(cbs or [])])
     if rank_distrib(): return {}
     learn.load('best')
     scores, f1, table, sets, vprobs = _summary(learn, tta, labels.iloc[tr])

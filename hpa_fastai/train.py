@@ -33,7 +33,8 @@ from .model import macro_f1
 __all__ = ['cyclical_lr', 'cyclical_lrs', 'plot_cyclical_lrs', 'run_epoch', 'CyclicalLR', 'fit_cyclical', 'hpa_metrics',
            'TrainMetrics', 'f1_scores', 'macro_f1_score', 'f1_table', 'best_threshold', 'rng_states', 'set_rng_states',
            'Checkpoint', 'checkpoint_state_path', 'ResumeAt', 'HistoryCSV', 'fit_schedule', 'load_checkpoint',
-           'fit_resumable', 'StopAfter', 'gpu_callbacks', 'CPUDistributedDL', 'HPADistributedTrainer', 'distributed']
+           'SaveBest', 'fit_resumable', 'StopAfter', 'gpu_callbacks', 'CPUDistributedDL', 'HPADistributedTrainer',
+           'distributed']
 
 # %% ../nbs/05_train.ipynb #c548067c
 def cyclical_lr(it:int, # Training iteration, counted from 0 over the whole run
@@ -241,6 +242,17 @@ def load_checkpoint(learn:Learner, fname:str='last') -> dict|None:
     return torch.load(path, weights_only=False)
 
 # %% ../nbs/05_train.ipynb #315919d6
+class SaveBest(SaveModelCallback):
+    "fastai's `SaveModelCallback` (keep the best epoch by `monitor`) that announces new bests only when `verbose`."
+    def __init__(self, *args, verbose:bool=True, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.verbose = verbose
+    def after_epoch(self):
+        TrackerCallback.after_epoch(self)
+        if not self.new_best: return
+        if self.verbose: print(f'Better model found at epoch {self.epoch} with {self.monitor} value: {self.best}.')
+        self._save(self.fname)
+
 def fit_resumable(learn:Learner, # Learner to train
                   n_epoch:int, # Epochs of the whole run
                   lr:float, # Peak learning rate
@@ -250,6 +262,7 @@ def fit_resumable(learn:Learner, # Learner to train
                   monitor:str='valid_macro_f1', # Score whose best epoch is kept as `best` (lowest for a loss, else highest)
                   history:str='history.csv', # History file, in `learn.path`
                   cbs=None, # Extra callbacks
+                  verbose:bool=True, # Print the epochs' scores and each new best
                   **kwargs, # Passed to `fit_schedule`
                  ) -> Learner:
     "Fit `learn` for `n_epoch` epochs, checkpointing each epoch and keeping the best by `monitor`; `resume` continues a stopped run."
@@ -258,9 +271,11 @@ def fit_resumable(learn:Learner, # Learner to train
     start = state['epoch'] if state else 0
     if start >= n_epoch: return learn
     cbs = L(cbs) + [TrainMetrics(), HistoryCSV(history, append=start > 0), Checkpoint(fname),
-                    SaveModelCallback(monitor=monitor, comp=np.less if 'loss' in monitor else np.greater, fname='best')]
+                    SaveBest(monitor=monitor, comp=np.less if 'loss' in monitor else np.greater, fname='best', verbose=verbose)]
     if state: cbs.append(ResumeAt(state, n_epoch))
-    fit_schedule(learn, n_epoch - start, lr, cbs=cbs, schedule=schedule, **kwargs)
+    if verbose: fit_schedule(learn, n_epoch - start, lr, cbs=cbs, schedule=schedule, **kwargs)
+    else:
+        with learn.no_bar(), learn.no_logging(): fit_schedule(learn, n_epoch - start, lr, cbs=cbs, schedule=schedule, **kwargs)
     return learn
 
 # %% ../nbs/05_train.ipynb #7a557156
