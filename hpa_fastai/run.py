@@ -180,7 +180,9 @@ def train_hpa(data, # Dataset folder: train.csv beside train/ (or beside the ima
                       cbs=[*gpu_callbacks(precision), *(cbs or [])])
     if rank_distrib(): return {}
     learn.load('best')
-    scores, f1, table, sets, vprobs = _summary(learn, tta, labels.iloc[tr])
+    if progress: scores, f1, table, sets, vprobs = _summary(learn, tta, labels.iloc[tr])
+    else:
+        with learn.no_bar(): scores, f1, table, sets, vprobs = _summary(learn, tta, labels.iloc[tr])
     valid_predictions(labels['Id'].iloc[va], vprobs, labels).to_csv(out/'valid_preds.csv')
     hist = pd.read_csv(out/'history.csv')
     best = hist[monitor].idxmin() if 'loss' in monitor else hist[monitor].idxmax()
