@@ -1,4 +1,4 @@
-"""`hpa-fastai`: one command with a subcommand per job (synth, cache, features, train, predict, demo), documented from the same docments as the API.
+"""`hpa-fastai`: one command with a subcommand per job (synth, cache, features, train, predict, experiment, demo), documented from the same docments as the API.
 
 Docs: https://hpa-fastai.github.io/hpa_fastai/cli.html.md"""
 
@@ -21,7 +21,9 @@ from fastcore.script import anno_parser, store_true
 from .core import CLASS_NAMES, HPADataError, HPALayout, labels_to_multihot, read_labels
 from .data import build_cache, class_gallery, split_counts, stratified_split
 from .features import extract_features
+from .experiments import experiment
 from .inference import predict
+from .report import write_report
 from .run import prepare_data, train_hpa
 from .synth import make_synthetic_dataset
 from .train import f1_scores
@@ -191,14 +193,16 @@ def demo(out:Path=Path('hpa_run'), # Working folder for the dataset, model, pred
                      submission_out=out/'submission.csv', quiet=True)
     if (out/'submission.csv').exists():
         print(f"test macro-F1 of submission.csv against test_solution.csv: {score_submission(out/'submission.csv', data/'test_solution.csv'):.4f}")
+    page = write_report(out/'model', data)
     print(f"\nvalid macro-F1: {res['valid_macro_f1']:.4f}")
     print(f"model:      {out/'model'}  (curves.png, history.csv, f1_table.csv)")
     print(f"submission: {out/'submission.csv'}")
     print(f"total time: {(time.time()-t0)/60:.1f} min")
+    print(f"report:     {page}")
     return max(status, 1 if prep['failed'] else 0)
 
 # %% ../nbs/10_cli.ipynb #42dbae9e
-COMMANDS = dict(synth=synth, cache=cache, features=features, train=train, predict=predict, demo=demo)
+COMMANDS = dict(synth=synth, cache=cache, features=features, train=train, predict=predict, experiment=experiment, demo=demo)
 
 def _usage() -> str:
     return "usage: hpa-fastai {" + ','.join(COMMANDS) + "} ...\n\n" + '\n'.join(

@@ -15,7 +15,7 @@ def run(*args, ok=True):
 
 def test_help_lists_subcommands():
     r = run('--help')
-    for sub in ('synth', 'cache', 'features', 'train', 'predict', 'demo'): assert sub in r.stderr
+    for sub in ('synth', 'cache', 'features', 'train', 'predict', 'experiment', 'demo'): assert sub in r.stderr
     assert '--size' in run('synth', '--help').stdout
     assert run('nonsense', ok=False).returncode == 2
 
@@ -53,6 +53,7 @@ def test_demo_main_job(tmp_path):
     summ = pd.read_csv(tmp_path/'run'/'class_summary.csv')
     assert len(summ) == 28 and summ['all'].sum() >= 48
     for f in ('config.json', 'model.safetensors', 'history.csv', 'curves.png'): assert (tmp_path/'run'/'model'/f).exists()
+    assert 'report:' in r.stdout and (tmp_path/'run'/'model'/'report'/'report.html').exists()
     sub = pd.read_csv(tmp_path/'run'/'submission.csv', keep_default_na=False)
     assert list(sub.columns) == ['Id', 'Predicted'] and len(sub) == 8
     assert list(sub['Id']) == list(pd.read_csv(tmp_path/'run'/'synth'/'sample_submission.csv')['Id'])
