@@ -702,12 +702,13 @@ class BioFeatureVector(Transform):
         if normaliser is None and features is None: raise HPADataError("BioFeatureVector needs a fitted `normaliser` when no `features` are given")
         self.features, self.weights = features, feature_weights(weights)
         self.normaliser = normaliser or FeatureNormaliser.fit(features)
+        # a dict of rows: a pandas `.loc` per item would cost more than reading the image from the cache
+        self._rows = {} if features is None else dict(zip(features.index, _feature_matrix(features)))
 
     def raw(self, o) -> np.ndarray:
         "The ten raw features of sample `o`: looked up by Id, else computed from the files at stem `o`."
-        sid = Path(str(o)).name
-        if self.features is not None and sid in self.features.index: return self.features.loc[sid, list(FEATURE_NAMES)].to_numpy(np.float64)
-        return _feature_matrix(bio_features(open_rgby(o)))
+        row = self._rows.get(Path(str(o)).name)
+        return row if row is not None else _feature_matrix(bio_features(open_rgby(o)))
 
     def encodes(self, o) -> TensorBioFeatures:
         return TensorBioFeatures(torch.tensor(self.normaliser(self.raw(o)) * self.weights, dtype=torch.float32))
