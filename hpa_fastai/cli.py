@@ -156,11 +156,11 @@ def score_submission(sub, # Submission CSV (Id, Predicted) or its DataFrame
 
 # %% ../nbs/10_cli.ipynb #4d8c34ec
 def demo(out:Path=Path('hpa_run'), # Working folder for the dataset, model, predictions and report
-         n:int=3000, # Number of labelled synthetic samples
+         n:int=5000, # Number of labelled synthetic samples
          n_test:int=300, # Number of held-out test samples
          size:int=128, # Side of the training images, in pixels
          synth_size:int=256, # Side of the generated images (drawn at 256 px: 512 matches the competition's files, adds no detail)
-         epochs:int=30, # Training epochs
+         epochs:int=17, # Training epochs
          arch:str='resnet_tiny', # Backbone (CPU-sized by default)
          lr:float=1e-2, # Peak learning rate of the one-cycle schedule
          bs:int=64, # Batch size
