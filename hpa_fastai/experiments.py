@@ -25,10 +25,8 @@ import torch
 from fastcore.script import store_true
 
 from .core import HPADataError, find_hpa_data
-from .inference import apply_thresholds, fit_thresholds
 from .run import train_hpa
 from .synth import make_synthetic_dataset
-from .train import macro_f1_score
 
 # %% auto #0
 __all__ = ['SYNTH_DEFAULTS', 'RESULT_COLUMNS', 'TABLE1_COLUMNS', 'ExperimentConfigError', 'ExperimentConfig', 'train_options',
@@ -143,11 +141,6 @@ def run_settings(cfg:ExperimentConfig, # The experiment
 RESULT_COLUMNS = ['run', 'label', 'status', 'error', 'overrides', 'train_loss', 'valid_loss', 'train_f1', 'valid_f1', 'valid_f1_thr',
                   'valid_f1_tta', 'valid_f1_tta_thr', 'best_epoch', 'epochs', 'minutes', 'lr', 'n_train', 'n_valid', 'settings', 'finished']
 
-def _plain_thresholded_f1(learn) -> float:
-    "Valid macro-F1 of `learn` without TTA, at per-class thresholds fitted on the same predictions."
-    probs, targs = learn.get_preds(dl=learn.dls.valid)
-    return macro_f1_score(apply_thresholds(probs, fit_thresholds(probs, targs)).astype(np.float64), targs.numpy())
-
 def _check_options(settings:dict) -> None:
     "Raise naming the settings `train_hpa` does not take."
     bad = sorted(set(settings) - set(train_options()))
@@ -162,11 +155,10 @@ def run_one(data, # Dataset folder
     _check_options(settings)
     t0 = time.time()
     res = train_hpa(data, out, **settings)
-    learn = res.pop('learn')
+    del res['learn']
     hist = pd.read_csv(Path(out)/'history.csv')
     best = hist[hist['epoch'] == res['best_epoch']].iloc[0]
-    thr = res['valid_macro_f1_per_class'] if 'valid_macro_f1_per_class' in res else _plain_thresholded_f1(learn)
-    del learn
+    thr = res['valid_macro_f1_per_class']
     return dict(train_loss=best['train_loss'], valid_loss=best['valid_loss'], train_f1=best['train_macro_f1'], valid_f1=res['valid_macro_f1'],
                 valid_f1_thr=thr, valid_f1_tta=res.get('valid_macro_f1_tta', np.nan), valid_f1_tta_thr=res.get('valid_macro_f1_tta_per_class', np.nan),
                 best_epoch=res['best_epoch'], epochs=res['epochs'], minutes=round((time.time() - t0) / 60, 3), lr=res['lr'],

@@ -21,7 +21,7 @@ from fastai.torch_core import rank_distrib
 from .core import CLASS_NAMES, HPADataError, HPALayout, labels_to_multihot
 from .data import HPA_STATS, build_cache, hpa_dataloaders, hpa_split
 from .features import BioFeatureBlock, FeatureNormaliser, extract_features
-from .inference import dihedral_tta, export_learner, score_thresholds, threshold_sets
+from .inference import apply_thresholds, dihedral_tta, export_learner, fit_thresholds, score_thresholds, threshold_sets
 from .model import MultiLabelBCELoss, MultiLabelFocalLoss, hpa_learner, pos_weight_from_frequencies
 from .train import distributed, f1_table, fit_resumable, gpu_callbacks, hpa_metrics, macro_f1_score
 
@@ -101,6 +101,7 @@ def _summary(learn, tta:bool, labels_train) -> tuple[dict, pd.DataFrame, pd.Data
     if tta:
         tprobs, _ = dihedral_tta(learn)
         scores['valid_macro_f1_tta'] = macro_f1_score(tprobs, targs)
+        scores['valid_macro_f1_per_class'] = macro_f1_score(apply_thresholds(probs, fit_thresholds(probs, targs)).astype(np.float64), targs)
         fit_on = tprobs
     sets = threshold_sets(fit_on, targs, freqs=labels_train)
     table = score_thresholds(fit_on, targs, sets)
