@@ -119,12 +119,14 @@ def train(data:Path, # Dataset folder: train.csv beside train/ (or beside the im
           no_tta:store_true=False, # Skip the 8-view TTA scoring
           restart:store_true=False, # Ignore existing checkpoints in OUT
           workers:int=None, # Processes for the cache and features; default all cores
+          precision:str='bf16', # Mixed precision: bf16 (a GPU, or a CPU with native bf16), fp16 (GPU) or none
          ) -> int:
     "Train a model on `data` and export it to `out` with its history, curves and thresholds."
     res = train_hpa(data, out, size=size, epochs=epochs, arch=arch, pretrained=_pretrained(pretrained), stem_init=stem_init,
                     channels=channels, features=not image_only, feature_scale=feature_scale, loss=loss, gamma=gamma,
                     pos_weight=pos_weight, schedule=schedule, lr=lr, bs=bs, ps=ps, fold=fold, n_splits=n_splits,
-                    valid_pct=valid_pct, seed=seed, aug=aug, tta=not no_tta, resume=not restart, workers=workers)
+                    valid_pct=valid_pct, seed=seed, aug=aug, tta=not no_tta, resume=not restart, workers=workers,
+                    precision=None if precision.lower() == 'none' else precision)
     if not res: return 0  # a data-parallel worker process: rank 0 reports
     _print_scores(res)
     print(f"model: {Path(out)}  ({res['minutes']:.1f} min; history.csv, curves.png, config.json, model.safetensors)")
@@ -160,7 +162,7 @@ def demo(out:Path=Path('hpa_run'), # Working folder for the dataset, model, pred
          n_test:int=300, # Number of held-out test samples
          size:int=128, # Side of the training images, in pixels
          synth_size:int=256, # Side of the generated images (drawn at 256 px: 512 matches the competition's files, adds no detail)
-         epochs:int=17, # Training epochs
+         epochs:int=35, # Training epochs
          arch:str='resnet_tiny', # Backbone (CPU-sized by default)
          lr:float=1e-2, # Peak learning rate of the one-cycle schedule
          bs:int=64, # Batch size
@@ -190,11 +192,12 @@ def demo(out:Path=Path('hpa_run'), # Working folder for the dataset, model, pred
     print(f"\ntrained {arch} at {size} px for {res['epochs']} epochs in {(time.time()-t1)/60:.1f} min (best epoch {res['best_epoch']+1})")
     _print_scores(res)
     status = predict(out/'model', data/'test', out/'test_preds.csv', submission=data/'sample_submission.csv',
-                     submission_out=out/'submission.csv', quiet=True)
+                     submission_out=out/'submission.csv', tta=True, quiet=True)
     if (out/'submission.csv').exists():
         print(f"test macro-F1 of submission.csv against test_solution.csv: {score_submission(out/'submission.csv', data/'test_solution.csv'):.4f}")
     page = write_report(out/'model', data)
-    print(f"\nvalid macro-F1: {res['valid_macro_f1']:.4f}")
+    print(f"\nvalid macro-F1: {res['valid_macro_f1']:.4f} at threshold 0.5; {res['valid_macro_f1_tta']:.4f} with 8-view TTA; "
+          f"{res['valid_macro_f1_tta_per_class_cv']:.4f} with TTA and per-class thresholds (out of fold)")
     print(f"model:      {out/'model'}  (curves.png, history.csv, f1_table.csv)")
     print(f"submission: {out/'submission.csv'}")
     print(f"total time: {(time.time()-t0)/60:.1f} min")

@@ -20,7 +20,7 @@ from fastai.data.block import DataBlock, MultiCategoryBlock, TransformBlock
 from fastai.data.core import DataLoaders
 from fastai.data.transforms import ColReader, IndexSplitter, IntToFloatTensor, Normalize
 from fastai.torch_core import show_image
-from fastai.vision.augment import Brightness, Contrast, Dihedral, Rotate, Zoom, setup_aug_tfms
+from fastai.vision.augment import Brightness, Contrast, Dihedral, RandTransform, Rotate, Zoom, setup_aug_tfms
 from fastai.vision.core import TensorImage
 from fasttransform import Transform
 from iterstrat.ml_stratifiers import MultilabelStratifiedKFold, MultilabelStratifiedShuffleSplit
@@ -31,9 +31,9 @@ from .core import (CHANNELS, CLASS_NAMES, N_CLASSES, STAINS, HPADataError, chann
 
 # %% auto #0
 __all__ = ['HPA_STATS', 'read_channel', 'resize_rgby', 'open_rgby', 'rgby_composite', 'show_rgby_panels', 'TensorRGBY',
-           'channel_stats', 'rgby_aug_transforms', 'kfold_assignments', 'stratified_split', 'split_counts',
-           'fold_parts', 'RGBYCache', 'build_cache', 'OpenRGBY', 'RGBYImageBlock', 'target_class_names', 'TargetNames',
-           'hpa_datablock', 'hpa_split', 'hpa_dataloaders', 'class_gallery']
+           'channel_stats', 'rgby_aug_transforms', 'RandomDihedral', 'kfold_assignments', 'stratified_split',
+           'split_counts', 'fold_parts', 'RGBYCache', 'build_cache', 'OpenRGBY', 'RGBYImageBlock', 'target_class_names',
+           'TargetNames', 'hpa_datablock', 'hpa_split', 'hpa_dataloaders', 'class_gallery']
 
 # %% ../nbs/01_data.ipynb #61142516
 _PLANE = dict(red=(2,), green=(1,), blue=(0,), yellow=(2, 1))  # OpenCV's BGR planes holding each stain
@@ -155,6 +155,25 @@ def rgby_aug_transforms(max_rotate:float=15., # Largest rotation, in degrees
             Zoom(max_zoom=max_zoom, p=p_affine, pad_mode=pad_mode)]
     if max_lighting: tfms += [Brightness(max_lighting=max_lighting, p=p_lighting), Contrast(max_lighting=max_lighting, p=p_lighting)]
     return setup_aug_tfms(tfms)
+
+# %% ../nbs/01_data.ipynb #44dfc8b8
+class RandomDihedral(RandTransform):
+    "Turn each training image of a batch to one of its 8 dihedral views, drawn uniformly: exact flips and quarter turns."
+    split_idx, order = 0, 30
+    def __init__(self): super().__init__(p=1.)
+
+    def before_call(self, b, split_idx:int):
+        super().before_call(b, split_idx)
+        x = b[0] if isinstance(b, tuple) else b
+        self.ks = torch.randint(0, 8, (x.shape[0],))
+
+    def encodes(self, x:TensorImage):
+        if x.shape[-1] != x.shape[-2]: raise ValueError(f"RandomDihedral needs square images, got {tuple(x.shape[-2:])}")
+        out, ks = torch.empty_like(x), self.ks.to(x.device)
+        for k in range(8):
+            i = (ks == k).nonzero().flatten()
+            if len(i): out[i] = torch.rot90(x[i].flip(-1) if k >= 4 else x[i], k % 4, dims=(-2, -1))
+        return out
 
 # %% ../nbs/01_data.ipynb #621f3e02
 def _cover_rare(y:np.ndarray, part:np.ndarray, n_parts:int) -> np.ndarray:
@@ -354,7 +373,7 @@ def hpa_datablock(folder, # Folder of `{Id}_{color}.{ext}` files
                  ) -> DataBlock:
     "`DataBlock` of RGBY images (and `feature_block` inputs) from `folder` with multi-label targets, `valid_idx` as validation."
     if aug not in (True, False, 'full', 'dihedral', 'none'): raise ValueError(f"aug must be True, False, 'full', 'dihedral' or 'none', got {aug!r}")
-    augs = rgby_aug_transforms() if aug in (True, 'full') else [Dihedral(p=1.)] if aug == 'dihedral' else []
+    augs = rgby_aug_transforms() if aug in (True, 'full') else [RandomDihedral()] if aug == 'dihedral' else []
     tfms = [*augs, Normalize.from_stats(*stats)]
     get_stem = ColReader('Id', pref=f"{Path(folder)}{os.sep}")
     xs = [RGBYImageBlock(size, cache)] + ([] if feature_block is None else [feature_block])

@@ -22,6 +22,7 @@ from fastai.data.transforms import Normalize
 from fastai.learner import Learner
 from fastcore.basics import patch
 from fastcore.script import store_true
+from iterstrat.ml_stratifiers import MultilabelStratifiedKFold
 from safetensors.torch import load_file, save_file
 from tqdm.auto import tqdm
 
@@ -35,10 +36,10 @@ from .train import f1_scores, macro_f1_score
 # %% auto #0
 __all__ = ['TTA_AGGS', 'THRESHOLD_GRID', 'ARTIFACT_FORMAT', 'ARTIFACT_VERSION', 'CONFIG_FILE', 'WEIGHTS_FILE', 'dihedral',
            'aggregate_views', 'DihedralView', 'dihedral_tta', 'global_threshold', 'fit_thresholds', 'class_prior',
-           'frequency_thresholds', 'apply_thresholds', 'threshold_sets', 'score_thresholds', 'ArtifactError',
-           'artifact_config', 'export_model', 'learner_preprocessing', 'export_learner', 'read_artifact_config',
-           'build_model', 'load_model', 'predictions_frame', 'HPAPredictor', 'folder_ids', 'read_sample_submission',
-           'submission_frame', 'check_submission', 'write_submission', 'predict']
+           'frequency_thresholds', 'apply_thresholds', 'threshold_sets', 'score_thresholds', 'crossfit_labels',
+           'ArtifactError', 'artifact_config', 'export_model', 'learner_preprocessing', 'export_learner',
+           'read_artifact_config', 'build_model', 'load_model', 'predictions_frame', 'HPAPredictor', 'folder_ids',
+           'read_sample_submission', 'submission_frame', 'check_submission', 'write_submission', 'predict']
 
 # %% ../nbs/06_inference.ipynb #2da35435
 TTA_AGGS = ('mean', 'max')
@@ -175,6 +176,20 @@ def score_thresholds(probs, # (N, C) probabilities
         pred = apply_thresholds(p, thr, at_least_one).astype(np.float64)
         rows[name] = dict(macro_f1=macro_f1_score(pred, t), labels_per_sample=pred.sum(1).mean())
     return pd.DataFrame(rows).T
+
+# %% ../nbs/06_inference.ipynb #4c763ea7
+def crossfit_labels(probs, # (N, C) validation probabilities
+                    targs, # (N, C) multi-hot validation targets
+                    n_splits:int=5, # Parts; each is thresholded by thresholds fitted on the others
+                    seed:int=0, # Seed of the stratified split
+                    min_pos:int=3, # Fewest positives for a class's own threshold (see `fit_thresholds`)
+                   ) -> np.ndarray:
+    "Boolean (N, C) out-of-fold labels: each part of `probs` thresholded by per-class thresholds fitted on the other parts."
+    p, t = _as_arrays(probs, targs)
+    pred = np.zeros(p.shape, bool)
+    for fit_idx, part in MultilabelStratifiedKFold(n_splits=n_splits, shuffle=True, random_state=seed).split(p, t):
+        pred[part] = apply_thresholds(p[part], fit_thresholds(p[fit_idx], t[fit_idx], min_pos))
+    return pred
 
 # %% ../nbs/06_inference.ipynb #4c53f6cb
 ARTIFACT_FORMAT, ARTIFACT_VERSION = 'hpa_fastai-model', 1

@@ -21,9 +21,10 @@ from fastai.torch_core import rank_distrib
 from .core import CLASS_NAMES, HPADataError, HPALayout, labels_to_multihot
 from .data import HPA_STATS, build_cache, hpa_dataloaders, hpa_split
 from .features import BioFeatureBlock, FeatureNormaliser, extract_features
-from .inference import apply_thresholds, dihedral_tta, export_learner, fit_thresholds, score_thresholds, threshold_sets
+from .inference import (apply_thresholds, crossfit_labels, dihedral_tta, export_learner, fit_thresholds, score_thresholds,
+                                  threshold_sets)
 from .model import MultiLabelBCELoss, MultiLabelFocalLoss, hpa_learner, pos_weight_from_frequencies
-from .train import distributed, f1_table, fit_resumable, gpu_callbacks, hpa_metrics, macro_f1_score
+from .train import distributed, f1_table, fit_resumable, hpa_metrics, macro_f1_score, speed_callbacks
 
 # %% auto #0
 __all__ = ['prepare_data', 'make_loss', 'plot_history', 'valid_predictions', 'train_hpa']
@@ -106,6 +107,8 @@ def _summary(learn, tta:bool, labels_train) -> tuple[dict, pd.DataFrame, pd.Data
     sets = threshold_sets(fit_on, targs, freqs=labels_train)
     table = score_thresholds(fit_on, targs, sets)
     scores.update({f"valid_macro_f1_{'tta_' if tta else ''}{k}": float(v) for k, v in table['macro_f1'].items()})
+    cv = crossfit_labels(fit_on, targs).astype(np.float64)  # out-of-fold per-class thresholds: the honest figure
+    scores[f"valid_macro_f1_{'tta_' if tta else ''}per_class_cv"] = macro_f1_score(cv, targs)
     f1 = f1_table(fit_on, targs, np.array(sets['per_class']))
     return scores, f1, table, sets, fit_on
 
@@ -148,7 +151,8 @@ def train_hpa(data, # Dataset folder: train.csv beside train/ (or beside the ima
               resume:bool=True, # Continue from the last checkpoint in `out` when there is one
               workers:int|None=None, # Processes for the cache and features; default all cores
               num_workers:int|None=None, # DataLoader workers; default fastai's
-              precision:str|None='bf16', # Mixed precision on a GPU: 'bf16', 'fp16' or None
+              precision:str|None='bf16', # Mixed precision: 'bf16' (a GPU, or a CPU with native bf16), 'fp16' (GPU) or None
+              channels_last:bool=True, # Channels-last memory format (faster on GPUs and oneDNN CPUs)
               progress:bool=True, # Show progress bars and the epochs' scores
               cbs=None, # Extra fastai callbacks
              ) -> dict:
@@ -178,9 +182,9 @@ def train_hpa(data, # Dataset folder: train.csv beside train/ (or beside the ima
     if not rank_distrib(): (out/'run.json').write_text(json.dumps(dict(settings, lr=lr), indent=1))
     with distributed(learn):
         fit_resumable(learn, epochs, lr, schedule=schedule, resume=resume, monitor=monitor, verbose=progress,
-                      cbs=[*gpu_callbacks(precision), *(cbs or [])])
+                      cbs=[*speed_callbacks(precision, channels_last), *(cbs or [])])
     if rank_distrib(): return {}
-    learn.load('best')
+    learn.load('best', with_opt=False)
     if progress: scores, f1, table, sets, vprobs = _summary(learn, tta, labels.iloc[tr])
     else:
         with learn.no_bar(): scores, f1, table, sets, vprobs = _summary(learn, tta, labels.iloc[tr])

@@ -33,8 +33,8 @@ from .model import macro_f1
 __all__ = ['cyclical_lr', 'cyclical_lrs', 'plot_cyclical_lrs', 'run_epoch', 'CyclicalLR', 'fit_cyclical', 'hpa_metrics',
            'TrainMetrics', 'f1_scores', 'macro_f1_score', 'f1_table', 'best_threshold', 'rng_states', 'set_rng_states',
            'Checkpoint', 'checkpoint_state_path', 'ResumeAt', 'HistoryCSV', 'fit_schedule', 'load_checkpoint',
-           'SaveBest', 'fit_resumable', 'StopAfter', 'gpu_callbacks', 'CPUDistributedDL', 'HPADistributedTrainer',
-           'distributed']
+           'SaveBest', 'fit_resumable', 'StopAfter', 'cpu_bf16_native', 'CPUMixedPrecision', 'speed_callbacks',
+           'CPUDistributedDL', 'HPADistributedTrainer', 'distributed']
 
 # %% ../nbs/05_train.ipynb #c548067c
 def cyclical_lr(it:int, # Training iteration, counted from 0 over the whole run
@@ -287,13 +287,29 @@ class StopAfter(Callback):
         if self.epoch == self.stop_epoch: raise CancelFitException()
 
 # %% ../nbs/05_train.ipynb #beb803b4
-def gpu_callbacks(precision:str|None='bf16', # Mixed precision: 'bf16', 'fp16', or None for float32
-                  channels_last:bool=True, # Use channels-last memory format
-                 ) -> list:
-    "fastai callbacks for mixed `precision` and `channels_last` when a GPU is present; an empty list on the CPU."
-    if not torch.cuda.is_available(): return []
-    cbs = [MixedPrecision(amp_mode=AMPMode(precision))] if precision else []
-    return cbs + ([ChannelsLast()] if channels_last else [])
+def cpu_bf16_native() -> bool:
+    "Whether this CPU has native bf16 instructions (AVX512-BF16 or AMX), which make bf16 autocast fast."
+    try: return bool(torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported())
+    except Exception: return False
+
+class CPUMixedPrecision(Callback):
+    "bf16 autocast on the CPU for the forward pass and the loss; weights, gradients and optimiser stay float32."
+    order = 10
+    def before_batch(self): self.autocast = torch.autocast('cpu', dtype=torch.bfloat16); self.autocast.__enter__()
+    def after_pred(self): self.learn.pred = self.pred.float()
+    def after_loss(self): self.autocast.__exit__(None, None, None)
+    def after_cancel_batch(self): self.autocast.__exit__(None, None, None)
+
+def speed_callbacks(precision:str|None='bf16', # Mixed precision: 'bf16', 'fp16' (GPU only), or None for float32
+                    channels_last:bool=True, # Use channels-last memory format
+                    cuda:bool|None=None, # Training on a GPU; default whether one is present
+                   ) -> list:
+    "fastai callbacks for mixed `precision` and `channels_last`: CUDA autocast on a GPU, bf16 autocast on a CPU that runs bf16 natively."
+    cuda = torch.cuda.is_available() if cuda is None else cuda
+    if precision not in (None, 'bf16', 'fp16'): raise ValueError(f"precision must be 'bf16', 'fp16' or None, got {precision!r}")
+    if cuda: amp = [MixedPrecision(amp_mode=AMPMode(precision))] if precision else []
+    else: amp = [CPUMixedPrecision()] if precision == 'bf16' and cpu_bf16_native() else []
+    return amp + ([ChannelsLast()] if channels_last else [])
 
 # %% ../nbs/05_train.ipynb #75f578f6
 class CPUDistributedDL(DistributedDL):

@@ -1,12 +1,15 @@
 """Training throughput of the fused model, in images per second, measured in one run.
 
     python scripts/bench_train.py                      # CPU: resnet_tiny, resnet18, resnet34 at 128 px
+    python scripts/bench_train.py --archs resnet_tiny --bs 64 --aug dihedral --steps 30   # the CPU main job's setting
     python scripts/bench_train.py --size 512 --archs resnet34 --bs 128 --steps 30   # on a GPU: bf16 + channels_last
 
 Two figures per backbone: the model alone (forward, backward and optimiser step on batches already in memory) and
 the whole pipeline (fastai `Learner.fit` reading a memory-mapped cache of synthetic samples through
-`hpa_dataloaders`, with augmentation and the ten features). On a GPU it uses bf16 mixed precision and channels_last
-(`train.gpu_callbacks`) and prints the GPU's utilisation when `nvidia-smi` is there.
+`hpa_dataloaders`, with augmentation and the ten features). Each backbone is timed in each precision mode that
+`train.speed_callbacks` offers on the device: on a GPU bf16 mixed precision with channels_last (and the GPU's
+utilisation when `nvidia-smi` is there); on the CPU float32, channels_last, and bf16 autocast with channels_last
+where the CPU has native bf16 (`train.cpu_bf16_native`).
 """
 import argparse, os, subprocess, tempfile, threading, time, warnings
 from pathlib import Path
@@ -20,7 +23,7 @@ from hpa_fastai.data import build_cache, hpa_dataloaders
 from hpa_fastai.features import BioFeatureBlock, FeatureNormaliser, extract_features
 from hpa_fastai.model import hpa_model, hpa_learner
 from hpa_fastai.synth import make_synthetic_dataset
-from hpa_fastai.train import gpu_callbacks
+from hpa_fastai.train import cpu_bf16_native, speed_callbacks
 
 
 class Timer(Callback):
@@ -35,15 +38,15 @@ class Timer(Callback):
         if torch.cuda.is_available(): torch.cuda.synchronize()
 
 
-def model_only(arch, size, bs, steps, device):
+def model_only(arch, size, bs, steps, device, precision, channels_last):
     "Images/s of forward+backward+step of the fused model on random batches in memory."
     m = hpa_model(arch, pretrained=False).to(device)
     opt = torch.optim.AdamW(m.parameters(), 1e-3)
     x, f, y = torch.randn(bs, 4, size, size, device=device), torch.rand(bs, 10, device=device), torch.rand(bs, 28, device=device).round()
     cuda = device.type == 'cuda'
-    if cuda: m, x = m.to(memory_format=torch.channels_last), x.to(memory_format=torch.channels_last)
+    if channels_last: m, x = m.to(memory_format=torch.channels_last), x.contiguous(memory_format=torch.channels_last)
     def step():
-        with torch.autocast(device.type, torch.bfloat16, enabled=cuda):
+        with torch.autocast(device.type, torch.bfloat16, enabled=precision == 'bf16'):
             loss = torch.nn.functional.binary_cross_entropy_with_logits(m(x, f).float(), y)
         opt.zero_grad(); loss.backward(); opt.step()
     for _ in range(3): step()
@@ -63,16 +66,16 @@ def gpu_util(stop, samples):
         time.sleep(0.2)
 
 
-def pipeline(arch, data, labels, cache, feats, size, bs, steps, num_workers):
+def pipeline(arch, data, labels, cache, feats, size, bs, steps, num_workers, aug, precision, channels_last):
     "Images/s of `Learner.fit` from the cache with augmentation and features, and the mean GPU utilisation."
     norm = FeatureNormaliser.fit(feats)
-    dls = hpa_dataloaders(data/'train', labels, size=size, bs=bs, cache=cache, num_workers=num_workers,
+    dls = hpa_dataloaders(data/'train', labels, size=size, bs=bs, cache=cache, num_workers=num_workers, aug=aug,
                           feature_block=BioFeatureBlock(feats, norm), valid_pct=0.1)
     learn = hpa_learner(dls, arch, pretrained=False, metrics=[])
     timer, stop, util = Timer(3, steps), threading.Event(), []
     th = threading.Thread(target=gpu_util, args=(stop, util), daemon=True)
     if torch.cuda.is_available(): th.start()
-    with learn.no_bar(), learn.no_logging(): learn.fit(10_000, 1e-3, cbs=[timer, *gpu_callbacks('bf16')])
+    with learn.no_bar(), learn.no_logging(): learn.fit(10_000, 1e-3, cbs=[timer, *speed_callbacks(precision, channels_last)])
     stop.set()
     return bs * steps / timer.elapsed, (sum(util) / len(util) if util else None)
 
@@ -83,6 +86,7 @@ def main():
     p.add_argument('--bs', type=int, default=32); p.add_argument('--steps', type=int, default=10)
     p.add_argument('--n', type=int, default=None, help='synthetic samples in the cache (default enough for the steps)')
     p.add_argument('--num-workers', type=int, default=None); p.add_argument('--threads', type=int, default=None)
+    p.add_argument('--aug', default='full', choices=['full', 'dihedral', 'none'], help='training augmentation (hpa_dataloaders)')
     a = p.parse_args()
     cuda = torch.cuda.is_available()
     device = torch.device('cuda' if cuda else 'cpu')
@@ -96,12 +100,15 @@ def main():
     cache = build_cache(tmp/'train', labels['Id'], tmp/f'cache_{a.size}', size=a.size, progress=False)
     feats = extract_features(tmp, progress=False)
     print(f"device: {torch.cuda.get_device_name() if cuda else 'CPU'} ({os.cpu_count()} cores, {torch.get_num_threads()} torch threads); "
-          f"{'bf16 + channels_last' if cuda else 'float32'}; {a.size}x{a.size}, batch {a.bs}; data ready in {time.time()-t:.0f} s")
-    print(f"{'backbone':12s} {'model only img/s':>17s} {'pipeline img/s':>15s} {'GPU util %':>11s}")
+          f"{a.size}x{a.size}, batch {a.bs}, augmentation {a.aug}; data ready in {time.time()-t:.0f} s")
+    modes = [('bf16', True)] if cuda else [(None, False), (None, True)] + ([('bf16', True)] if cpu_bf16_native() else [])
+    print(f"{'backbone':12s} {'mode':20s} {'model only img/s':>17s} {'pipeline img/s':>15s} {'GPU util %':>11s}")
     for arch in a.archs.split(','):
-        mo = model_only(arch, a.size, a.bs, a.steps, device)
-        pl, util = pipeline(arch, tmp, labels, cache, feats, a.size, a.bs, a.steps, nw)
-        print(f"{arch:12s} {mo:17.1f} {pl:15.1f} {('%.0f' % util) if util is not None else '-':>11s}")
+        for prec, cl in modes:
+            mode = '+'.join([prec or 'float32'] + (['channels_last'] if cl else []))
+            mo = model_only(arch, a.size, a.bs, a.steps, device, prec, cl)
+            pl, util = pipeline(arch, tmp, labels, cache, feats, a.size, a.bs, a.steps, nw, a.aug, prec, cl)
+            print(f"{arch:12s} {mode:20s} {mo:17.1f} {pl:15.1f} {('%.0f' % util) if util is not None else '-':>11s}", flush=True)
 
 
 if __name__ == '__main__': main()
