@@ -197,7 +197,7 @@ def demo(out:Path=Path('hpa_run'), # Working folder for the dataset, model, pred
         print(f"test macro-F1 of submission.csv against test_solution.csv: {score_submission(out/'submission.csv', data/'test_solution.csv'):.4f}")
     page = write_report(out/'model', data)
     print(f"\nvalid macro-F1: {res['valid_macro_f1']:.4f} at threshold 0.5; {res['valid_macro_f1_tta']:.4f} with 8-view TTA; "
-          f"{res['valid_macro_f1_tta_per_class_cv']:.4f} with TTA and per-class thresholds (out of fold)")
+          f"{res.get('valid_macro_f1_tta_per_class_cv', float('nan')):.4f} with TTA and per-class thresholds (out of fold)")
     print(f"model:      {out/'model'}  (curves.png, history.csv, f1_table.csv)")
     print(f"submission: {out/'submission.csv'}")
     print(f"total time: {(time.time()-t0)/60:.1f} min")

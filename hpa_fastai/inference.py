@@ -180,14 +180,15 @@ def score_thresholds(probs, # (N, C) probabilities
 # %% ../nbs/06_inference.ipynb #4c763ea7
 def crossfit_labels(probs, # (N, C) validation probabilities
                     targs, # (N, C) multi-hot validation targets
-                    n_splits:int=5, # Parts; each is thresholded by thresholds fitted on the others
+                    n_splits:int=5, # Parts (at most one per sample); each is thresholded by thresholds fitted on the others
                     seed:int=0, # Seed of the stratified split
                     min_pos:int=3, # Fewest positives for a class's own threshold (see `fit_thresholds`)
                    ) -> np.ndarray:
     "Boolean (N, C) out-of-fold labels: each part of `probs` thresholded by per-class thresholds fitted on the other parts."
     p, t = _as_arrays(probs, targs)
+    if len(p) < 2: raise ValueError(f"crossfit_labels needs at least 2 samples, got {len(p)}")
     pred = np.zeros(p.shape, bool)
-    for fit_idx, part in MultilabelStratifiedKFold(n_splits=n_splits, shuffle=True, random_state=seed).split(p, t):
+    for fit_idx, part in MultilabelStratifiedKFold(n_splits=min(n_splits, len(p)), shuffle=True, random_state=seed).split(p, t):
         pred[part] = apply_thresholds(p[part], fit_thresholds(p[fit_idx], t[fit_idx], min_pos))
     return pred
 

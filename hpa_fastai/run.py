@@ -107,8 +107,8 @@ def _summary(learn, tta:bool, labels_train) -> tuple[dict, pd.DataFrame, pd.Data
     sets = threshold_sets(fit_on, targs, freqs=labels_train)
     table = score_thresholds(fit_on, targs, sets)
     scores.update({f"valid_macro_f1_{'tta_' if tta else ''}{k}": float(v) for k, v in table['macro_f1'].items()})
-    cv = crossfit_labels(fit_on, targs).astype(np.float64)  # out-of-fold per-class thresholds: the honest figure
-    scores[f"valid_macro_f1_{'tta_' if tta else ''}per_class_cv"] = macro_f1_score(cv, targs)
+    if len(targs) >= 2:  # out-of-fold per-class thresholds: the honest figure
+        scores[f"valid_macro_f1_{'tta_' if tta else ''}per_class_cv"] = macro_f1_score(crossfit_labels(fit_on, targs).astype(np.float64), targs)
     f1 = f1_table(fit_on, targs, np.array(sets['per_class']))
     return scores, f1, table, sets, fit_on
 
