@@ -31,9 +31,9 @@ from .core import (CHANNELS, CLASS_NAMES, N_CLASSES, STAINS, HPADataError, chann
 
 # %% auto #0
 __all__ = ['HPA_STATS', 'read_channel', 'resize_rgby', 'open_rgby', 'rgby_composite', 'show_rgby_panels', 'TensorRGBY',
-           'channel_stats', 'rgby_aug_transforms', 'RandomDihedral', 'kfold_assignments', 'stratified_split',
-           'split_counts', 'fold_parts', 'RGBYCache', 'build_cache', 'OpenRGBY', 'RGBYImageBlock', 'target_class_names',
-           'TargetNames', 'hpa_datablock', 'hpa_split', 'hpa_dataloaders', 'class_gallery']
+           'channel_stats', 'rgby_aug_transforms', 'dihedral', 'RandomDihedral', 'kfold_assignments',
+           'stratified_split', 'split_counts', 'fold_parts', 'RGBYCache', 'build_cache', 'OpenRGBY', 'RGBYImageBlock',
+           'target_class_names', 'TargetNames', 'hpa_datablock', 'hpa_split', 'hpa_dataloaders', 'class_gallery']
 
 # %% ../nbs/01_data.ipynb #61142516
 _PLANE = dict(red=(2,), green=(1,), blue=(0,), yellow=(2, 1))  # OpenCV's BGR planes holding each stain
@@ -157,6 +157,13 @@ def rgby_aug_transforms(max_rotate:float=15., # Largest rotation, in degrees
     return setup_aug_tfms(tfms)
 
 # %% ../nbs/01_data.ipynb #44dfc8b8
+def dihedral(x:torch.Tensor, # Images (..., H, W)
+             k:int, # Which of the 8 views, 0..7
+            ) -> torch.Tensor:
+    "The `k`-th of the 8 dihedral views of images `x`: mirrored left-right when `k` >= 4, then `k` % 4 quarter turns."
+    if not 0 <= k < 8: raise ValueError(f"Dihedral view k must lie in 0..7, got {k}")
+    return torch.rot90(x.flip(-1) if k >= 4 else x, k % 4, dims=(-2, -1))
+
 class RandomDihedral(RandTransform):
     "Turn each training image of a batch to one of its 8 dihedral views, drawn uniformly: exact flips and quarter turns."
     split_idx, order = 0, 30
@@ -172,7 +179,7 @@ class RandomDihedral(RandTransform):
         out, ks = torch.empty_like(x), self.ks.to(x.device)
         for k in range(8):
             i = (ks == k).nonzero().flatten()
-            if len(i): out[i] = torch.rot90(x[i].flip(-1) if k >= 4 else x[i], k % 4, dims=(-2, -1))
+            if len(i): out[i] = dihedral(x[i], k)
         return out
 
 # %% ../nbs/01_data.ipynb #621f3e02

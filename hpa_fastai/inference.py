@@ -28,28 +28,21 @@ from tqdm.auto import tqdm
 
 from . import __version__
 from .core import CHANNELS, CLASS_NAMES, IMAGE_EXTS, N_CLASSES, HPADataError, class_frequencies, labels_to_multihot, read_labels
-from .data import OpenRGBY, TensorRGBY, open_rgby, resize_rgby
+from .data import OpenRGBY, TensorRGBY, dihedral, open_rgby, resize_rgby
 from .features import N_FEATURES, BioFeatureVector, FeatureNormaliser, bio_features, feature_weights
 from .model import HPAModel, hpa_model
 from .train import f1_scores, macro_f1_score
 
 # %% auto #0
-__all__ = ['TTA_AGGS', 'THRESHOLD_GRID', 'ARTIFACT_FORMAT', 'ARTIFACT_VERSION', 'CONFIG_FILE', 'WEIGHTS_FILE', 'dihedral',
-           'aggregate_views', 'DihedralView', 'dihedral_tta', 'global_threshold', 'fit_thresholds', 'class_prior',
-           'frequency_thresholds', 'apply_thresholds', 'threshold_sets', 'score_thresholds', 'crossfit_labels',
-           'ArtifactError', 'artifact_config', 'export_model', 'learner_preprocessing', 'export_learner',
-           'read_artifact_config', 'build_model', 'load_model', 'predictions_frame', 'HPAPredictor', 'folder_ids',
-           'read_sample_submission', 'submission_frame', 'check_submission', 'write_submission', 'predict']
+__all__ = ['TTA_AGGS', 'THRESHOLD_GRID', 'ARTIFACT_FORMAT', 'ARTIFACT_VERSION', 'CONFIG_FILE', 'WEIGHTS_FILE', 'aggregate_views',
+           'DihedralView', 'dihedral_tta', 'global_threshold', 'fit_thresholds', 'class_prior', 'frequency_thresholds',
+           'apply_thresholds', 'threshold_sets', 'score_thresholds', 'crossfit_labels', 'ArtifactError',
+           'artifact_config', 'export_model', 'learner_preprocessing', 'export_learner', 'read_artifact_config',
+           'build_model', 'load_model', 'predictions_frame', 'HPAPredictor', 'folder_ids', 'read_sample_submission',
+           'submission_frame', 'check_submission', 'write_submission', 'predict']
 
 # %% ../nbs/06_inference.ipynb #2da35435
 TTA_AGGS = ('mean', 'max')
-
-def dihedral(x:torch.Tensor, # Images (..., H, W)
-             k:int, # Which of the 8 views, 0..7
-            ) -> torch.Tensor:
-    "The `k`-th of the 8 dihedral views of images `x`: mirrored left-right when `k` >= 4, then `k` % 4 quarter turns."
-    if not 0 <= k < 8: raise ValueError(f"Dihedral view k must lie in 0..7, got {k}")
-    return torch.rot90(x.flip(-1) if k >= 4 else x, k % 4, dims=(-2, -1))
 
 def aggregate_views(probs:torch.Tensor, # (V, B, C) probabilities of each of V views
                     agg:str='mean', # 'mean' or 'max' over the views

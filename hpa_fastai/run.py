@@ -21,8 +21,8 @@ from fastai.torch_core import rank_distrib
 from .core import CLASS_NAMES, HPADataError, HPALayout, labels_to_multihot
 from .data import HPA_STATS, build_cache, hpa_dataloaders, hpa_split
 from .features import BioFeatureBlock, FeatureNormaliser, extract_features
-from .inference import (apply_thresholds, crossfit_labels, dihedral_tta, export_learner, fit_thresholds, score_thresholds,
-                                  threshold_sets)
+from .inference import (apply_thresholds, crossfit_labels, dihedral_tta, export_learner, fit_thresholds,
+                                  score_thresholds, threshold_sets)
 from .model import MultiLabelBCELoss, MultiLabelFocalLoss, hpa_learner, pos_weight_from_frequencies
 from .train import distributed, f1_table, fit_resumable, hpa_metrics, macro_f1_score, speed_callbacks
 

@@ -295,10 +295,14 @@ def cpu_bf16_native() -> bool:
 class CPUMixedPrecision(Callback):
     "bf16 autocast on the CPU for the forward pass and the loss; weights, gradients and optimiser stay float32."
     order = 10
+    autocast = None
     def before_batch(self): self.autocast = torch.autocast('cpu', dtype=torch.bfloat16); self.autocast.__enter__()
     def after_pred(self): self.learn.pred = self.pred.float()
-    def after_loss(self): self.autocast.__exit__(None, None, None)
-    def after_cancel_batch(self): self.autocast.__exit__(None, None, None)
+    def after_loss(self): self._exit()
+    def after_cancel_batch(self): self._exit()
+    def _exit(self):
+        "Leave the batch's autocast, once (a batch cancelled after its loss has already left it)."
+        if self.autocast is not None: self.autocast.__exit__(None, None, None); self.autocast = None
 
 def speed_callbacks(precision:str|None='bf16', # Mixed precision: 'bf16', 'fp16' (GPU only), or None for float32
                     channels_last:bool=True, # Use channels-last memory format
