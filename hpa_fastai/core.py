@@ -7,6 +7,7 @@ Docs: https://hpa-fastai.github.io/hpa_fastai/core.html.md"""
 # %% ../nbs/00_core.ipynb #af448b95
 from __future__ import annotations
 import os
+import uuid
 from pathlib import Path
 
 import numpy as np
@@ -16,7 +17,7 @@ import pandas as pd
 __all__ = ['CLASS_NAMES', 'N_CLASSES', 'CHANNELS', 'STAINS', 'TRAIN_CLASS_COUNTS', 'N_TRAIN_SAMPLES', 'IMAGE_EXTS',
            'class_frequencies', 'HPADataError', 'parse_target', 'target_to_multihot', 'multihot_to_target',
            'target_names', 'read_labels', 'labels_to_multihot', 'channel_file', 'missing_samples', 'check_samples',
-           'HPALayout', 'find_hpa_data']
+           'HPALayout', 'write_atomic', 'check_outputs', 'find_hpa_data']
 
 # %% ../nbs/00_core.ipynb #4d13d255
 CLASS_NAMES = (
@@ -174,6 +175,45 @@ class HPALayout:
         return ids
 
     def __repr__(self): return f"HPALayout({self.path}, {len(self.labels)} labelled samples)"
+
+# %% ../nbs/00_core.ipynb #f6806e3c
+def _umask() -> int:
+    "The process's umask."
+    m = os.umask(0o022); os.umask(m)
+    return m
+
+def write_atomic(path, # File to write
+                 write, # Called with a temporary path beside `path`; must write the whole file there
+                ) -> Path:
+    "Call `write` on a temporary file beside `path`, then move it to `path` in one step."
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
+    try:
+        write(tmp)
+        os.chmod(tmp, 0o666 & ~_umask())
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists(): tmp.unlink()
+    return path
+
+# %% ../nbs/00_core.ipynb #11629240
+def _same_file(a:Path, b:Path) -> bool:
+    "Whether `a` and `b` are the same file, existing or not."
+    if a.exists() and b.exists(): return os.path.samefile(a, b)
+    return a.resolve() == b.resolve()
+
+def check_outputs(outputs:dict, # What a command writes: {option name: path}
+                  inputs:dict, # What it reads: {option name: path}
+                 ):
+    "Raise `HPADataError` when an output of `outputs` is also an input, another output, or an existing folder."
+    outs = {k: Path(v) for k, v in outputs.items() if v is not None}
+    ins = {k: Path(v) for k, v in inputs.items() if v is not None}
+    for i, (k, p) in enumerate(outs.items()):
+        if p.is_dir(): raise HPADataError(f"{k} {p} is a folder; give a file name")
+        for k2, q in ins.items():
+            if _same_file(p, q): raise HPADataError(f"{k} {p} is also read as {k2}; refusing to write over an input")
+        for k2, q in list(outs.items())[:i]:
+            if _same_file(p, q): raise HPADataError(f"{k} and {k2} are the same file ({p}); give two names")
 
 # %% ../nbs/00_core.ipynb #e5e413b0
 def find_hpa_data(start=None, # Folder to search upward from; default the working directory

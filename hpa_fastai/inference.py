@@ -27,7 +27,8 @@ from safetensors.torch import load_file, save_file
 from tqdm.auto import tqdm
 
 from . import __version__
-from .core import CHANNELS, CLASS_NAMES, IMAGE_EXTS, N_CLASSES, HPADataError, class_frequencies, labels_to_multihot, read_labels
+from .core import (CHANNELS, CLASS_NAMES, IMAGE_EXTS, N_CLASSES, HPADataError, check_outputs, class_frequencies,
+                             labels_to_multihot, read_labels, write_atomic)
 from .data import OpenRGBY, TensorRGBY, dihedral, open_rgby, resize_rgby
 from .features import N_FEATURES, BioFeatureVector, FeatureNormaliser, bio_features, feature_weights
 from .model import HPAModel, hpa_model
@@ -248,11 +249,6 @@ def _sha256(path:Path) -> str:
         for block in iter(lambda: f.read(1 << 20), b''): h.update(block)
     return h.hexdigest()
 
-def _write_atomic(path:Path, write):
-    "Call `write` on a temporary file beside `path`, then move it to `path`."
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    write(tmp); os.replace(tmp, path)
-
 def _to_json(o):
     "JSON form of the numpy values and paths `json` cannot write itself."
     if isinstance(o, (np.ndarray, np.generic, torch.Tensor)): return o.tolist()
@@ -277,9 +273,9 @@ def export_model(path, # Artifact folder to write (created if needed; other file
     cfg = artifact_config(model, size, stats, normaliser, feature_weights, thresholds, default_threshold, class_names, extra, cache_size)
     path = Path(path); path.mkdir(parents=True, exist_ok=True)
     sd = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
-    _write_atomic(path/WEIGHTS_FILE, lambda f: save_file(sd, str(f), metadata=dict(format=ARTIFACT_FORMAT)))
+    write_atomic(path/WEIGHTS_FILE, lambda f: save_file(sd, str(f), metadata=dict(format=ARTIFACT_FORMAT)))
     cfg['weights'] = dict(file=WEIGHTS_FILE, sha256=_sha256(path/WEIGHTS_FILE))
-    _write_atomic(path/CONFIG_FILE, lambda f: f.write_text(json.dumps(cfg, indent=1, default=_to_json)))
+    write_atomic(path/CONFIG_FILE, lambda f: f.write_text(json.dumps(cfg, indent=1, default=_to_json)))
     return path
 
 # %% ../nbs/06_inference.ipynb #0109140c
@@ -644,10 +640,12 @@ def write_submission(preds:pd.DataFrame, # Predictions indexed by Id with a `Pre
                      out, # CSV file to write
                     ) -> Path:
     "Write the Kaggle submission of `preds` in `sample`'s order to `out`, then check the file against `sample`."
-    out = Path(out); out.parent.mkdir(parents=True, exist_ok=True)
-    submission_frame(preds, sample).to_csv(out, index=False)
-    check_submission(out, sample)
-    return out
+    out = Path(out)
+    check_outputs(dict(out=out), {} if isinstance(sample, pd.DataFrame) else dict(sample=sample))
+    sub = submission_frame(preds, sample)
+    check_submission(sub, sample)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    return write_atomic(out, lambda f: sub.to_csv(f, index=False))
 
 # %% ../nbs/06_inference.ipynb #36d3893f
 def _threshold_arg(threshold:str|None):
@@ -681,13 +679,16 @@ def predict(model_dir:Path, # Model folder written by `export_learner` (config.j
            ) -> int:
     "Predict the samples of `input_dir` with the model in `model_dir`, writing `out` and optionally a Kaggle submission."
     try:
+        out = Path(out); sub_out = Path(submission_out or out.with_name('submission.csv')) if submission else None
+        check_outputs(dict(out=out, submission_out=sub_out), dict(submission=submission, model_config=Path(model_dir)/CONFIG_FILE,
+                                                                 model_weights=Path(model_dir)/WEIGHTS_FILE))
         pred = HPAPredictor.load(model_dir, device)
         ids = read_sample_submission(submission)['Id'].tolist() if submission else None
         df = pred.predict_folder(input_dir, ids, bs=bs, tta=tta, agg=agg, threshold=_threshold_arg(threshold),
                                  at_least_one=at_least_one, workers=workers, progress=not quiet)
-        out = Path(out); out.parent.mkdir(parents=True, exist_ok=True)
-        df.to_csv(out)
-        sub_out = write_submission(df, submission, submission_out or out.with_name('submission.csv')) if submission else None
+        out.parent.mkdir(parents=True, exist_ok=True)
+        write_atomic(out, df.to_csv)
+        if submission: write_submission(df, submission, sub_out)
     except HPADataError as e:
         print(f"error: {e}", file=sys.stderr); return 2
     return _report(out, len(df), df.attrs['failed'], sub_out)

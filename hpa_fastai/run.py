@@ -24,7 +24,7 @@ from .features import BioFeatureBlock, FeatureNormaliser, extract_features
 from .inference import (apply_thresholds, crossfit_labels, dihedral_tta, export_learner, fit_thresholds,
                                   score_thresholds, threshold_sets)
 from .model import MultiLabelBCELoss, MultiLabelFocalLoss, hpa_learner, pos_weight_from_frequencies
-from .train import distributed, f1_table, fit_resumable, hpa_metrics, macro_f1_score, speed_callbacks
+from .train import checkpoint_files, distributed, f1_table, fit_resumable, hpa_metrics, load_weights_file, macro_f1_score, speed_callbacks
 
 # %% auto #0
 __all__ = ['prepare_data', 'make_loss', 'plot_history', 'valid_predictions', 'train_hpa']
@@ -177,14 +177,14 @@ def train_hpa(data, # Dataset folder: train.csv beside train/ (or beside the ima
                         feature_scale=feature_scale, ps=ps, hidden=hidden)
     learn.path, learn.model_dir = out, 'checkpoints'
     if pretrained is not False: learn.unfreeze()
-    fresh = not (resume and (out/'checkpoints'/'last_state.pth').exists())
+    fresh = not (resume and checkpoint_files(learn))
     if lr is None: lr = _lr_find(learn, out) if fresh or not (out/'run.json').exists() else json.loads((out/'run.json').read_text())['lr']
     if not rank_distrib(): (out/'run.json').write_text(json.dumps(dict(settings, lr=lr), indent=1))
     with distributed(learn):
         fit_resumable(learn, epochs, lr, schedule=schedule, resume=resume, monitor=monitor, verbose=progress,
                       cbs=[*speed_callbacks(precision, channels_last), *(cbs or [])])
     if rank_distrib(): return {}
-    learn.load('best', with_opt=False)
+    load_weights_file(learn, out/'checkpoints'/'best.safetensors')
     if progress: scores, f1, table, sets, vprobs = _summary(learn, tta, labels.iloc[tr])
     else:
         with learn.no_bar(): scores, f1, table, sets, vprobs = _summary(learn, tta, labels.iloc[tr])

@@ -6,6 +6,7 @@ Docs: https://hpa-fastai.github.io/hpa_fastai/train.html.md"""
 
 # %% ../nbs/05_train.ipynb #beda63d6
 from __future__ import annotations
+import json
 import random
 import warnings
 from contextlib import contextmanager
@@ -16,25 +17,29 @@ import numpy as np
 import pandas as pd
 import torch
 from fastai.callback.channelslast import ChannelsLast
-from fastai.callback.core import Callback, TrainEvalCallback
+from fastai.callback.core import Callback, CancelFitException, TrainEvalCallback
 from fastai.callback.fp16 import AMPMode, MixedPrecision
 from fastai.callback.progress import CSVLogger, ProgressCallback
 from fastai.callback.schedule import ParamScheduler
 from fastai.callback.tracker import SaveModelCallback, TrackerCallback
 from fastai.distributed import DistributedDL, DistributedTrainer
 from fastai.learner import Learner, Recorder
-from fastai.torch_core import num_distrib, rank_distrib
+from fastai.torch_core import get_model, num_distrib, rank_distrib
 from fastcore.foundation import L
+from safetensors import safe_open
+from safetensors.torch import load_file, save_file
 
-from .core import CLASS_NAMES
+from .core import CLASS_NAMES, HPADataError, write_atomic
 from .model import macro_f1
 
 # %% auto #0
-__all__ = ['cyclical_lr', 'cyclical_lrs', 'plot_cyclical_lrs', 'run_epoch', 'CyclicalLR', 'fit_cyclical', 'hpa_metrics',
-           'TrainMetrics', 'f1_scores', 'macro_f1_score', 'f1_table', 'best_threshold', 'rng_states', 'set_rng_states',
-           'Checkpoint', 'checkpoint_state_path', 'ResumeAt', 'HistoryCSV', 'fit_schedule', 'load_checkpoint',
-           'SaveBest', 'fit_resumable', 'StopAfter', 'cpu_bf16_native', 'CPUMixedPrecision', 'speed_callbacks',
-           'CPUDistributedDL', 'HPADistributedTrainer', 'distributed']
+__all__ = ['CHECKPOINT_FORMAT', 'cyclical_lr', 'cyclical_lrs', 'plot_cyclical_lrs', 'run_epoch', 'CyclicalLR', 'fit_cyclical',
+           'hpa_metrics', 'TrainMetrics', 'f1_scores', 'macro_f1_score', 'f1_table', 'best_threshold', 'rng_states',
+           'set_rng_states', 'model_tensors', 'opt_state', 'set_opt_state', 'save_checkpoint', 'read_checkpoint',
+           'find_checkpoint', 'load_weights', 'load_weights_file', 'Checkpoint', 'checkpoint_files', 'ResumeAt',
+           'HistoryCSV', 'fit_schedule', 'load_checkpoint', 'keep_history', 'SaveBest', 'fit_resumable', 'StopAfter',
+           'cpu_bf16_native', 'CPUMixedPrecision', 'speed_callbacks', 'CPUDistributedDL', 'HPADistributedTrainer',
+           'distributed']
 
 # %% ../nbs/05_train.ipynb #c548067c
 def cyclical_lr(it:int, # Training iteration, counted from 0 over the whole run
@@ -160,42 +165,135 @@ def _train_loader(learn:Learner):
     dl = learn.dls.train
     return dl.dl if isinstance(dl, DistributedDL) else dl
 
-def rng_states(learn:Learner) -> dict:
-    "The random states that training `learn` consumes: Python's, NumPy's, PyTorch's and the training loader's."
-    return dict(python=random.getstate(), numpy=np.random.get_state(), torch=torch.get_rng_state(),
-                loader=_train_loader(learn).rng.getstate())
+def _py_state(s) -> list: return [s[0], list(s[1]), s[2]]
+def _py_unstate(s) -> tuple: return (s[0], tuple(s[1]), s[2])
 
-def set_rng_states(learn:Learner, states:dict):
-    "Restore the random `states` saved by `rng_states` for `learn`."
-    random.setstate(states['python']); np.random.set_state(states['numpy'])
-    torch.set_rng_state(states['torch']); _train_loader(learn).rng.setstate(states['loader'])
+def rng_states(learn:Learner) -> tuple[dict, dict]:
+    "The random states that training `learn` consumes (Python's, NumPy's, PyTorch's, the loader's), as tensors and JSON."
+    name, keys, pos, has_gauss, gauss = np.random.get_state()
+    return (dict(torch=torch.get_rng_state(), numpy=torch.from_numpy(keys.astype(np.int64))),
+            dict(python=_py_state(random.getstate()), loader=_py_state(_train_loader(learn).rng.getstate()),
+                 numpy=[name, int(pos), int(has_gauss), float(gauss)]))
+
+def set_rng_states(learn:Learner, tensors:dict, states:dict):
+    "Restore the random states saved by `rng_states` for `learn`."
+    random.setstate(_py_unstate(states['python'])); _train_loader(learn).rng.setstate(_py_unstate(states['loader']))
+    name, pos, has_gauss, gauss = states['numpy']
+    np.random.set_state((name, tensors['numpy'].numpy().astype(np.uint32), pos, has_gauss, gauss))
+    torch.set_rng_state(tensors['torch'])
+
+# %% ../nbs/05_train.ipynb #de9b688f
+def _json(o):
+    "JSON form of the fastcore lists and numpy values in optimiser hyper-parameters."
+    if isinstance(o, L): return list(o)
+    if isinstance(o, (np.generic, np.ndarray, torch.Tensor)): return o.tolist()
+    raise TypeError(f"cannot store {type(o).__name__} in a checkpoint")
+
+def _split(prefix:str, d:dict) -> tuple[dict, dict]:
+    "The tensors of `d` (keys prefixed) and the rest of it."
+    ts = {f'{prefix}{k}': v.detach().cpu().contiguous().clone() for k, v in d.items() if isinstance(v, torch.Tensor)}
+    return ts, {k: v for k, v in d.items() if not isinstance(v, torch.Tensor)}
+
+def _sub(tensors:dict, prefix:str) -> dict:
+    "The tensors of `tensors` under `prefix`, with it removed."
+    return {k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)}
+
+def model_tensors(learn:Learner) -> dict:
+    "The weights of `learn`'s model (unwrapped from data-parallel wrappers), ready for safetensors."
+    return {k: v.detach().cpu().contiguous().clone() for k, v in get_model(learn.model).state_dict().items()}
+
+def opt_state(learn:Learner) -> tuple[dict, dict]:
+    "The optimiser state of `learn` as tensors and JSON."
+    tensors, states = {}, []
+    for i, st in enumerate(learn.opt.state_dict()['state']):
+        ts, rest = _split(f'{i}.', st); tensors.update(ts); states.append(rest)
+    return tensors, dict(state=states, hypers=learn.opt.hypers)
+
+def set_opt_state(learn:Learner, tensors:dict, js:dict):
+    "Load the optimiser state saved by `opt_state` into `learn` (creating its optimiser if needed)."
+    if learn.opt is None: learn.create_opt()
+    dev = next(get_model(learn.model).parameters()).device
+    state = [dict(rest, **{k: v.to(dev) for k, v in _sub(tensors, f'{i}.').items()}) for i, rest in enumerate(js['state'])]
+    learn.opt.load_state_dict(dict(state=state, hypers=[dict(h) for h in js['hypers']]))
+
+# %% ../nbs/05_train.ipynb #25fbf19e
+CHECKPOINT_FORMAT = 'hpa_fastai.checkpoint.1'
+
+def save_checkpoint(learn:Learner, # Learner whose training state to save
+                    epoch:int, # Epochs of the run done: the fit resumes at this one
+                    extra:dict|None=None, # More JSON state (best scores, smoothed loss)
+                    fname:str='last', # Checkpoint name, in `learn.path/learn.model_dir`
+                    keep:int=2, # Checkpoints of this name to keep (newest first)
+                   ) -> Path:
+    "Save model, optimiser and random states of `learn` after `epoch` epochs to one safetensors file, atomically."
+    folder = learn.path/learn.model_dir; folder.mkdir(parents=True, exist_ok=True)
+    ot, oj = opt_state(learn); rt, rj = rng_states(learn)
+    tensors = {**{f'model.{k}': v for k, v in model_tensors(learn).items()}, **{f'opt.{k}': v for k, v in ot.items()},
+               **{f'rng.{k}': v for k, v in rt.items()}}
+    meta = dict(format=CHECKPOINT_FORMAT, state=json.dumps(dict(extra or {}, epoch=epoch, opt=oj, rng=rj), default=_json))
+    path = write_atomic(folder/f'{fname}-{epoch:04d}.safetensors', lambda f: save_file(tensors, str(f), metadata=meta))
+    for old in _checkpoints(folder, fname)[keep:]: old.unlink()
+    return path
+
+def _checkpoints(folder:Path, fname:str) -> list[Path]:
+    "Checkpoint files of `fname` in `folder`, newest first."
+    return sorted(folder.glob(f'{fname}-[0-9][0-9][0-9][0-9].safetensors'), reverse=True)
+
+def read_checkpoint(path) -> tuple[dict, dict]:
+    "The tensors and the JSON state of the checkpoint at `path`; raises on a damaged or foreign file."
+    with safe_open(str(path), 'pt') as f:
+        meta = f.metadata() or {}
+        if meta.get('format') != CHECKPOINT_FORMAT: raise ValueError(f"{path} is not an hpa_fastai checkpoint")
+        return {k: f.get_tensor(k) for k in f.keys()}, json.loads(meta['state'])
+
+def find_checkpoint(folder, # Folder of the checkpoints (`learn.path/learn.model_dir`)
+                    fname:str='last', # Checkpoint name
+                   ) -> tuple[dict, dict]|None:
+    "The newest readable checkpoint `fname` in `folder` as (tensors, state); damaged ones are skipped with a warning."
+    paths = _checkpoints(Path(folder), fname)
+    for path in paths:
+        try: return read_checkpoint(path)
+        except Exception as e: warnings.warn(f"skipping damaged checkpoint {path}: {str(e).splitlines()[0]}")
+    if paths: raise HPADataError(f"no readable checkpoint in {folder} ({', '.join(p.name for p in paths)} damaged): "
+                                 "restart the run (`--restart`) or restore the files")
+    return None
+
+# %% ../nbs/05_train.ipynb #538c6d1f
+def load_weights(learn:Learner, tensors:dict):
+    "Load model weights `tensors` (as `model_tensors` gives them) into `learn`'s model, on its device."
+    m = get_model(learn.model); dev = next(m.parameters()).device
+    m.load_state_dict({k: v.to(dev) for k, v in tensors.items()})
+
+def load_weights_file(learn:Learner, path):
+    "Load the model weights saved at `path` (safetensors, never a pickle) into `learn`."
+    try: tensors = load_file(str(path))
+    except Exception as e: raise HPADataError(f"{path} is damaged ({str(e).splitlines()[0]}): restart the run (`--restart`)") from None
+    load_weights(learn, tensors)
 
 def _trackers(learn:Learner) -> list: return [cb for cb in learn.cbs if isinstance(cb, TrackerCallback)]
 
 class Checkpoint(Callback):
-    "After each epoch save model and optimiser to `fname`, and the next epoch, best scores and random states beside it."
+    "After each epoch save model, optimiser, next epoch, best scores, smoothed loss and random states as checkpoint `fname`."
     order = SaveModelCallback.order + 5
     def __init__(self, fname:str='last'): self.fname = fname
     def after_epoch(self):
-        self.learn.save(self.fname, with_opt=True)
         if rank_distrib(): return  # in data-parallel runs only rank 0 writes
         sl = self.recorder.smooth_loss
-        state = dict(epoch=run_epoch(self.learn) + 1, best={cb.name: cb.best for cb in _trackers(self.learn)},
-                     rng=rng_states(self.learn), smooth_loss=(sl.count, sl.val))
-        torch.save(state, checkpoint_state_path(self.learn, self.fname))
+        extra = dict(best={cb.name: float(cb.best) for cb in _trackers(self.learn)}, smooth_loss=[int(sl.count), float(sl.val)])
+        save_checkpoint(self.learn, run_epoch(self.learn) + 1, extra, self.fname)
 
-def checkpoint_state_path(learn:Learner, fname:str='last') -> Path:
-    "Where `Checkpoint(fname)` saves the training state of `learn`."
-    return learn.path/learn.model_dir/f'{fname}_state.pth'
+def checkpoint_files(learn:Learner, fname:str='last') -> list[Path]:
+    "The checkpoint files `fname` of `learn`, newest first."
+    return _checkpoints(learn.path/learn.model_dir, fname)
 
 # %% ../nbs/05_train.ipynb #6e342426
 class ResumeAt(Callback):
-    "Carry a fit of the remaining epochs on from `state['epoch']` of `n_epoch`: epoch numbers, schedule, best scores, random states."
+    "Carry a fit of the remaining epochs on from checkpoint `ckpt` (tensors, state) of a run of `n_epoch`: epoch numbers, schedule, best scores, random states."
     order = Recorder.order + 1
-    def __init__(self, state:dict, # Saved by `Checkpoint`
+    def __init__(self, ckpt:tuple, # (tensors, state) from `find_checkpoint`
                  n_epoch:int, # Epochs of the whole run
                 ):
-        self.state, self.n_epoch_total = state, n_epoch
+        (self.tensors, self.state), self.n_epoch_total = ckpt, n_epoch
 
     def before_fit(self): self.learn.resume_offset = self.state['epoch']
     def after_fit(self): del self.learn.resume_offset
@@ -208,8 +306,9 @@ class ResumeAt(Callback):
 
     def _restore(self):
         for cb in _trackers(self.learn): cb.best = self.state['best'].get(cb.name, cb.best)
-        set_rng_states(self.learn, self.state['rng'])
-        self.recorder.smooth_loss.count, self.recorder.smooth_loss.val = self.state['smooth_loss']
+        set_rng_states(self.learn, _sub(self.tensors, 'rng.'), self.state['rng'])
+        count, val = self.state['smooth_loss']
+        self.recorder.smooth_loss.count, self.recorder.smooth_loss.val = count, torch.tensor(val, dtype=torch.float32)
 
 # %% ../nbs/05_train.ipynb #664f1b7c
 class HistoryCSV(CSVLogger):
@@ -234,24 +333,42 @@ def fit_schedule(learn:Learner, # Learner to train
     if schedule == 'cyclical': return fit_cyclical(learn, n_epoch, lr / 10, lr, step_size, cbs=cbs)
     raise ValueError(f"schedule must be 'one_cycle' or 'cyclical', got {schedule!r}")
 
-def load_checkpoint(learn:Learner, fname:str='last') -> dict|None:
-    "Load model and optimiser of checkpoint `fname` into `learn`; return its state, or None when there is none."
-    path = checkpoint_state_path(learn, fname)
-    if not path.exists(): return None
-    learn.load(fname, with_opt=True)
-    return torch.load(path, weights_only=False)
+def load_checkpoint(learn:Learner, fname:str='last') -> tuple[dict, dict]|None:
+    "Load model and optimiser of the newest good checkpoint `fname` into `learn`; return it as (tensors, state), or None."
+    ckpt = find_checkpoint(learn.path/learn.model_dir, fname)
+    if ckpt is None: return None
+    tensors, state = ckpt
+    load_weights(learn, _sub(tensors, 'model.')); set_opt_state(learn, _sub(tensors, 'opt.'), state['opt'])
+    return ckpt
+
+def keep_history(path, # History CSV of a run
+                 n_epoch:int, # Epochs the checkpoint holds
+                ):
+    "Drop the rows of `path` from epoch `n_epoch` on: the checkpoint is the truth, a row written after it is redone."
+    path = Path(path)
+    if not path.exists() or not path.stat().st_size: return
+    df = pd.read_csv(path)
+    if (df['epoch'] >= n_epoch).any(): write_atomic(path, lambda f: df[df['epoch'] < n_epoch].to_csv(f, index=False))
 
 # %% ../nbs/05_train.ipynb #315919d6
 class SaveBest(SaveModelCallback):
-    "fastai's `SaveModelCallback` (keep the best epoch by `monitor`) that announces new bests only when `verbose`."
+    "fastai's `SaveModelCallback` (keep the best epoch by `monitor`) saving safetensors atomically and announcing new bests only when `verbose`."
     def __init__(self, *args, verbose:bool=True, **kwargs):
         super().__init__(*args, **kwargs)
         self.verbose = verbose
+    @property
+    def path(self) -> Path: return self.learn.path/self.learn.model_dir/f'{self.fname}.safetensors'
+    def _save(self, name):
+        if rank_distrib(): return
+        self.learn.path.joinpath(self.learn.model_dir).mkdir(parents=True, exist_ok=True)
+        self.last_saved_path = write_atomic(self.path, lambda f: save_file(model_tensors(self.learn), str(f)))
     def after_epoch(self):
         TrackerCallback.after_epoch(self)
         if not self.new_best: return
         if self.verbose: print(f'Better model found at epoch {self.epoch} with {self.monitor} value: {self.best}.')
         self._save(self.fname)
+    def after_fit(self, **kwargs):
+        if self.path.exists(): load_weights_file(self.learn, self.path)
 
 def fit_resumable(learn:Learner, # Learner to train
                   n_epoch:int, # Epochs of the whole run
@@ -267,12 +384,13 @@ def fit_resumable(learn:Learner, # Learner to train
                  ) -> Learner:
     "Fit `learn` for `n_epoch` epochs, checkpointing each epoch and keeping the best by `monitor`; `resume` continues a stopped run."
     (learn.path/learn.model_dir).mkdir(parents=True, exist_ok=True)
-    state = load_checkpoint(learn, fname) if resume else None
-    start = state['epoch'] if state else 0
+    ckpt = load_checkpoint(learn, fname) if resume else None
+    start = ckpt[1]['epoch'] if ckpt else 0
     if start >= n_epoch: return learn
+    if ckpt: keep_history(learn.path/history, start)
     cbs = L(cbs) + [TrainMetrics(), HistoryCSV(history, append=start > 0), Checkpoint(fname),
                     SaveBest(monitor=monitor, comp=np.less if 'loss' in monitor else np.greater, fname='best', verbose=verbose)]
-    if state: cbs.append(ResumeAt(state, n_epoch))
+    if ckpt: cbs.append(ResumeAt(ckpt, n_epoch))
     if verbose: fit_schedule(learn, n_epoch - start, lr, cbs=cbs, schedule=schedule, **kwargs)
     else:
         with learn.no_bar(), learn.no_logging(): fit_schedule(learn, n_epoch - start, lr, cbs=cbs, schedule=schedule, **kwargs)
