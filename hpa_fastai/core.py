@@ -6,6 +6,7 @@ Docs: https://hpa-fastai.github.io/hpa_fastai/core.html.md"""
 
 # %% ../nbs/00_core.ipynb #af448b95
 from __future__ import annotations
+import multiprocessing as mp
 import os
 import uuid
 from pathlib import Path
@@ -16,8 +17,8 @@ import pandas as pd
 # %% auto #0
 __all__ = ['CLASS_NAMES', 'N_CLASSES', 'CHANNELS', 'STAINS', 'TRAIN_CLASS_COUNTS', 'N_TRAIN_SAMPLES', 'IMAGE_EXTS',
            'class_frequencies', 'HPADataError', 'parse_target', 'target_to_multihot', 'multihot_to_target',
-           'target_names', 'read_labels', 'labels_to_multihot', 'channel_file', 'missing_samples', 'check_samples',
-           'HPALayout', 'write_atomic', 'check_outputs', 'find_hpa_data']
+           'target_names', 'read_labels', 'labels_to_multihot', 'as_multihot', 'channel_file', 'missing_samples',
+           'check_samples', 'HPALayout', 'write_atomic', 'check_outputs', 'check_rgby', 'process_map', 'find_hpa_data']
 
 # %% ../nbs/00_core.ipynb #4d13d255
 CLASS_NAMES = (
@@ -110,6 +111,12 @@ def labels_to_multihot(df:pd.DataFrame, # Labels as returned by `read_labels`
     y = np.zeros((len(df), N_CLASSES), dtype=np.uint8)
     for r, ids in enumerate(df['labels']): y[r, ids] = 1
     return y
+
+# %% ../nbs/00_core.ipynb #2339bce0
+def as_multihot(labels, # A labels DataFrame (`read_labels`) or an (N, 28) multi-hot array
+               ) -> np.ndarray:
+    "The (N, 28) multi-hot matrix of `labels`, whichever form it comes in."
+    return labels_to_multihot(labels) if isinstance(labels, pd.DataFrame) else np.asarray(labels)
 
 # %% ../nbs/00_core.ipynb #c1ac472f
 IMAGE_EXTS = ('.png', '.tif', '.tiff', '.jpg', '.jpeg')
@@ -214,6 +221,45 @@ def check_outputs(outputs:dict, # What a command writes: {option name: path}
             if _same_file(p, q): raise HPADataError(f"{k} {p} is also read as {k2}; refusing to write over an input")
         for k2, q in list(outs.items())[:i]:
             if _same_file(p, q): raise HPADataError(f"{k} and {k2} are the same file ({p}); give two names")
+
+# %% ../nbs/00_core.ipynb #56f15d9c
+def check_rgby(x, # A (4, H, W) array or tensor
+               uint8:bool=True, # Also require uint8 pixels
+              ) -> np.ndarray:
+    "`x` as a contiguous (4, H, W) array, or an `HPADataError` saying what is wrong with it."
+    a = x.detach().cpu().numpy() if hasattr(x, 'detach') else np.asarray(x)
+    if a.ndim != 3 or a.shape[0] != len(CHANNELS) or 0 in a.shape:
+        raise HPADataError(f"Expected a (4, H, W) RGBY array, got shape {a.shape}")
+    if uint8 and a.dtype != np.uint8: raise HPADataError(f"Expected uint8 pixels, got {a.dtype}: read samples with `open_rgby`")
+    return np.ascontiguousarray(a)
+
+# %% ../nbs/00_core.ipynb #4b304f4f
+def _pool_init(initializer, initargs):
+    "Start a worker: one OpenCV thread, then `initializer`."
+    import cv2
+    cv2.setNumThreads(1)
+    if initializer: initializer(*initargs)
+
+def process_map(func, # Picklable function of one item
+                items, # Items to map
+                n_workers:int=1, # Processes; 1 or less: in this process
+                ordered:bool=False, # Results in the order of `items` (else as they finish)
+                initializer=None, # Called with `initargs` in each worker first (in this process too, when it does the work)
+                initargs=(), # Arguments of `initializer`
+                chunksize:int=1, # Items sent to a worker at a time
+               ):
+    "Yield `func(item)` for each of `items`, computed in `n_workers` processes."
+    if n_workers <= 1:
+        if initializer: initializer(*initargs)
+        yield from map(func, items); return
+    import cv2
+    method = 'fork' if 'fork' in mp.get_all_start_methods() else 'spawn'
+    nt = cv2.getNumThreads(); cv2.setNumThreads(1)  # forked workers inherit it (setting it in them after a fork can deadlock)
+    try:
+        init, args = (initializer, initargs) if method == 'fork' else (_pool_init, (initializer, initargs))
+        with mp.get_context(method).Pool(n_workers, init, args) as pool:
+            yield from (pool.imap if ordered else pool.imap_unordered)(func, items, chunksize)
+    finally: cv2.setNumThreads(nt)
 
 # %% ../nbs/00_core.ipynb #e5e413b0
 def find_hpa_data(start=None, # Folder to search upward from; default the working directory

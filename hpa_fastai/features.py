@@ -7,7 +7,6 @@ Docs: https://hpa-fastai.github.io/hpa_fastai/features.html.md"""
 # %% ../nbs/03_features.ipynb #e92ed466
 from __future__ import annotations
 import math
-import multiprocessing as mp
 import os
 import shutil
 import time
@@ -26,9 +25,8 @@ from matplotlib.patches import Ellipse
 from numba import njit
 from tqdm.auto import tqdm
 
-from .core import CLASS_NAMES, IMAGE_EXTS, HPADataError, read_labels
-from .data import open_rgby
-from .synth import write_rgby
+from .core import CLASS_NAMES, IMAGE_EXTS, HPADataError, check_rgby, process_map, read_labels
+from .data import open_rgby, write_rgby
 
 # %% auto #0
 __all__ = ['FEATURE_NAMES', 'STUDY_WEIGHTS', 'N_FEATURES', 'REF_SIDE', 'SYNTHETIC_CLASSES', 'planted_rgby', 'ssim_many', 'ssim',
@@ -307,13 +305,6 @@ def protein_segments(green:np.ndarray, # 2-D uint8 green channel
     return {k: v[keep] for k, v in seg.items()}, g, t
 
 # %% ../nbs/03_features.ipynb #8029cad2
-def _check_rgby(rgby) -> np.ndarray:
-    "`rgby` as a contiguous uint8 (4, H, W) array, or an `HPADataError` saying what is wrong."
-    x = rgby.detach().cpu().numpy() if isinstance(rgby, torch.Tensor) else np.asarray(rgby)
-    if x.ndim != 3 or x.shape[0] != 4 or 0 in x.shape: raise HPADataError(f"Expected a (4, H, W) RGBY array, got shape {x.shape}")
-    if x.dtype != np.uint8: raise HPADataError(f"Expected uint8 pixels, got {x.dtype}: read samples with `open_rgby`")
-    return np.ascontiguousarray(x)
-
 def work_factor(shape, # (H, W) of the image
                 work_size:int=256, # Side of the working resolution, in pixels
                ) -> int:
@@ -330,7 +321,7 @@ def segment_rgby(rgby:np.ndarray, # (4, H, W) uint8 image, channels R, G, B, Y
                  min_contrast:float=8., # See `auto_threshold`
                 ) -> dict:
     "Nuclei and protein segments of `rgby` at its working resolution, with `px`, the image's pixels per working pixel."
-    x = _check_rgby(rgby)
+    x = check_rgby(rgby)
     f = work_factor(x.shape[1:], work_size)
     b, g = _to_work(x[2], f), _to_work(x[1], f)
     scale = min(g.shape) / REF_SIDE
@@ -401,7 +392,7 @@ def bio_features(rgby:np.ndarray, # (4, H, W) uint8 image, channels R, G, B, Y
                  min_contrast:float=8., # Least rise above a channel's minimum to count as signal
                 ) -> dict[str, float]:
     "The ten biological features of `rgby`, by name in `FEATURE_NAMES` order; distances in its pixels."
-    x = _check_rgby(rgby)
+    x = check_rgby(rgby)
     s = segment_rgby(x, work_size, min_contrast)
     vals = (_green_in_nucleus(s), *green_ssims(x), green_yellow_ratio(x), _green_area(s),
             *_segment_features(s))
@@ -424,7 +415,7 @@ def show_nucleus_mask(rgby:np.ndarray, # (4, H, W) uint8 image
                       work_size:int=256, # Working resolution of the segmentation
                      ):
     "The study's figure 2: the nuclei of `rgby` (watershed-split, one colour each) over its protein channel."
-    x = _check_rgby(rgby); f = work_factor(x.shape[1:], work_size); b = _to_work(x[2], f)
+    x = check_rgby(rgby); f = work_factor(x.shape[1:], work_size); b = _to_work(x[2], f)
     lab = _upsample(nucleus_labels(b, min(b.shape) / REF_SIDE).astype(np.uint16), x.shape[1:])
     ax = _green_axes(x, ax, figsize, f'nuclei: {len(np.unique(lab)) - 1}')
     ax.imshow(np.ma.masked_equal(lab % 20, 0) if lab.max() else np.ma.masked_all(lab.shape), cmap='tab20', alpha=0.35, vmin=0, vmax=19, interpolation='nearest')
@@ -438,7 +429,7 @@ def show_segments(rgby:np.ndarray, # (4, H, W) uint8 image
                   **kwargs, # Passed to `segment_rgby`
                  ):
     "The study's figure 3: the protein segments of `rgby` outlined, with their fitted ellipses."
-    x = _check_rgby(rgby); s = segment_rgby(x, **kwargs); tbl = segment_table(x, **kwargs)
+    x = check_rgby(rgby); s = segment_rgby(x, **kwargs); tbl = segment_table(x, **kwargs)
     ax = _green_axes(x, ax, figsize, f'protein segments: {len(tbl)}')
     fg = _upsample(s['green'] > s['background'], x.shape[1:])
     if len(tbl): ax.contour(fg, [0.5], colors='yellow', linewidths=0.6)
@@ -488,7 +479,7 @@ def save_rgby(rgby:np.ndarray, # (4, H, W) uint8 image
              ):
     "Write `rgby` as the four PNG files `{stem}_{red,green,blue,yellow}.png`."
     stem = Path(stem); stem.parent.mkdir(parents=True, exist_ok=True)
-    write_rgby(stem.parent, stem.name, _check_rgby(rgby))
+    write_rgby(stem.parent, stem.name, check_rgby(rgby))
 
 def _image_ids(folder:Path) -> list[str]:
     "Sorted Ids of the samples in `folder` that have a green channel file."
@@ -556,20 +547,9 @@ def _consolidate(out:Path):
     shutil.rmtree(parts)
 
 # %% ../nbs/03_features.ipynb #0dfadabe
-def _worker_init():
-    "One OpenCV thread per worker process: the processes are the parallelism."
-    cv2.setNumThreads(1)
-
 def _local_results(chunks:list, settings:dict, n_workers:int):
     "Records of each chunk of `chunks`, as they finish, from `n_workers` processes (in this one if 1)."
-    if n_workers <= 1:
-        yield from (features_chunk(c, settings) for c in chunks); return
-    method = 'fork' if 'fork' in mp.get_all_start_methods() else 'spawn'
-    nt = cv2.getNumThreads(); cv2.setNumThreads(1)  # forked workers inherit it (setting it in them can deadlock)
-    try:
-        with mp.get_context(method).Pool(n_workers, _worker_init if method == 'spawn' else None) as pool:
-            yield from pool.imap_unordered(partial(features_chunk, settings=settings), chunks)
-    finally: cv2.setNumThreads(nt)
+    yield from process_map(partial(features_chunk, settings=settings), chunks, n_workers)
 
 def _dask_results(client, chunks:list, settings:dict):
     "Records of each chunk of `chunks`, as they finish, from a Dask `client` (or a scheduler address)."

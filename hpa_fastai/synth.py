@@ -6,8 +6,6 @@ Docs: https://hpa-fastai.github.io/hpa_fastai/synth.html.md"""
 
 # %% ../nbs/02_synth.ipynb #fda1be04
 from __future__ import annotations
-import multiprocessing as mp
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -17,18 +15,19 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
-from .core import CHANNELS, CLASS_NAMES, N_CLASSES, class_frequencies
+from .core import CLASS_NAMES, N_CLASSES, class_frequencies, process_map
+from .data import write_rgby
 
 # %% auto #0
-__all__ = ['CANVAS', 'GREEN_PATTERNS', 'PNG_PARAMS', 'SynthCell', 'interphase_cell', 'mitotic_cell', 'daughter_cells',
-           'field_cells', 'SynthScene', 'points_in', 'dots', 'lines', 'outline_points', 'curved_paths', 'bridges',
-           'red_stain', 'blue_stain', 'reticulum', 'nuclear_rims', 'yellow_stain', 'nucleoplasm', 'nuclear_membrane',
-           'nucleoli', 'nuclear_bodies', 'nucleoli_fibrillar_center', 'nuclear_speckles', 'endoplasmic_reticulum',
+__all__ = ['CANVAS', 'GREEN_PATTERNS', 'SynthCell', 'interphase_cell', 'mitotic_cell', 'daughter_cells', 'field_cells',
+           'SynthScene', 'points_in', 'dots', 'lines', 'outline_points', 'curved_paths', 'bridges', 'red_stain',
+           'blue_stain', 'reticulum', 'nuclear_rims', 'yellow_stain', 'nucleoplasm', 'nuclear_membrane', 'nucleoli',
+           'nuclear_bodies', 'nucleoli_fibrillar_center', 'nuclear_speckles', 'endoplasmic_reticulum',
            'golgi_apparatus', 'peroxisomes', 'endosomes', 'lysosomes', 'intermediate_filaments', 'actin_filaments',
            'focal_adhesion_sites', 'microtubules', 'microtubule_ends', 'cytokinetic_bridge', 'mitotic_spindle',
            'microtubule_organizing_center', 'centrosome', 'plasma_membrane', 'cell_junctions', 'mitochondria',
            'aggresome', 'cytosol', 'cytoplasmic_bodies', 'lipid_droplets', 'rods_rings', 'green_stain', 'synth_sample',
-           'label_probs', 'sample_labels', 'write_rgby', 'synth_ids', 'make_synthetic_test', 'make_synthetic_dataset',
+           'label_probs', 'sample_labels', 'synth_ids', 'make_synthetic_test', 'make_synthetic_dataset',
            'synth_gallery']
 
 # %% ../nbs/02_synth.ipynb #67ec4153
@@ -636,28 +635,11 @@ def sample_labels(rng:np.random.Generator, probs:np.ndarray, # Main-class probab
     return sorted(labels)
 
 # %% ../nbs/02_synth.ipynb #411e1c8a
-PNG_PARAMS = (cv2.IMWRITE_PNG_COMPRESSION, 1, cv2.IMWRITE_PNG_STRATEGY, cv2.IMWRITE_PNG_STRATEGY_RLE,
-              cv2.IMWRITE_PNG_FILTER, cv2.IMWRITE_PNG_FILTER_UP)  # Fast lossless PNG: about 2x quicker than the default
-
-def write_rgby(folder, # Folder to write into
-               sid:str, # Sample Id
-               img:np.ndarray, # (4, h, w) uint8 in R, G, B, Y order
-              ) -> list[Path]:
-    "Write `img` as the four 8-bit PNGs `{sid}_{red,green,blue,yellow}.png` in `folder`."
-    fs = [Path(folder)/f"{sid}_{c}.png" for c in CHANNELS]
-    for f, ch in zip(fs, img):
-        if not cv2.imwrite(str(f), ch, PNG_PARAMS): raise OSError(f"Could not write {f}")
-    return fs
-
 def synth_ids(n:int, seed:int=0, test:bool=False) -> list[str]:
     "The `n` sample Ids of the training (or `test`) split for `seed`."
     return [f"synth{'test' if test else ''}-{seed:04x}-{i:06x}" for i in range(n)]
 
 # %% ../nbs/02_synth.ipynb #6582c8da
-def _mp_context():
-    "Fork where the platform has it (workers need not re-import the notebook or script), else spawn."
-    return mp.get_context('fork' if 'fork' in mp.get_all_start_methods() else 'spawn')
-
 def _write_one(job):
     "Draw and write one sample; `job` is (folder, sid, labels, size, seed, split, index)."
     folder, sid, labels, size, seed, split, i = job
@@ -668,15 +650,7 @@ def _write_split(folder:Path, ids, labels, size:int, seed:int, split:int, n_work
     folder.mkdir(parents=True, exist_ok=True)
     jobs = [(folder, sid, lab, size, seed, split, i) for i, (sid, lab) in enumerate(zip(ids, labels))]
     bar = dict(total=len(jobs), disable=not progress, desc=f"Writing {folder.name}/", unit='sample')
-    if n_workers <= 1:
-        for j in tqdm(jobs, **bar): _write_one(j)
-        return
-    threads = cv2.getNumThreads()
-    cv2.setNumThreads(1)  # forked workers inherit it; OpenCV's thread pool does not survive a fork
-    try:
-        with ProcessPoolExecutor(n_workers, mp_context=_mp_context()) as ex:
-            for _ in tqdm(ex.map(_write_one, jobs, chunksize=8), **bar): pass
-    finally: cv2.setNumThreads(threads)
+    for _ in tqdm(process_map(_write_one, jobs, n_workers, ordered=True, chunksize=8), **bar): pass
 
 # %% ../nbs/02_synth.ipynb #5ec2de06
 def _split_labels(n:int, seed:int, split:int, imbalance:float) -> list[list[int]]:

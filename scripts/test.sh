@@ -17,6 +17,9 @@ for d in nbs hpa_fastai; do
   fi
 done
 
+echo "== pyflakes over the library (unused imports, undefined names)"
+python -m pyflakes $(ls hpa_fastai/*.py | grep -v _modidx.py) || fail=1
+
 echo "== README.md generated from nbs/index.ipynb"
 python tools/make_readme.py --check || fail=1
 

@@ -9,7 +9,8 @@ from hpa_fastai import cli
 from hpa_fastai.core import CLASS_NAMES
 from hpa_fastai.data import HPA_STATS
 from hpa_fastai.features import FeatureNormaliser, extract_features
-from hpa_fastai.inference import CONFIG_FILE, WEIGHTS_FILE, export_model, predict
+from hpa_fastai.artifact import CONFIG_FILE, WEIGHTS_FILE, export_model
+from hpa_fastai.cli import predict
 from hpa_fastai.model import hpa_model
 from hpa_fastai.synth import make_synthetic_dataset
 
@@ -29,7 +30,7 @@ def py(code:str, *args):
     "Run `code` in a fresh Python with `args` as sys.argv[1:]."
     return subprocess.run([sys.executable, '-c', code, *map(str, args)], capture_output=True, text=True, timeout=600)
 
-PREDICT = "import sys; from hpa_fastai.inference import predict; from pathlib import Path; a = sys.argv[1:]; " \
+PREDICT = "import sys; from hpa_fastai.cli import predict; from pathlib import Path; a = sys.argv[1:]; " \
           "sys.exit(predict(Path(a[0]), Path(a[1]), Path(a[2]), submission=Path(a[3]) if len(a) > 3 else None))"
 
 def test_partial_failure(setup):
@@ -86,7 +87,7 @@ def test_predictor_needs_no_nbdev(setup):
     "The predictor imports and runs with nbdev, execnb and IPython made unimportable."
     tmp, data, art = setup
     code = ("import sys; sys.modules.update(nbdev=None, execnb=None, IPython=None); "
-            "from hpa_fastai.inference import HPAPredictor; p = HPAPredictor.load(sys.argv[1]); "
+            "from hpa_fastai.predict import HPAPredictor; p = HPAPredictor.load(sys.argv[1]); "
             "df = p.predict_folder(sys.argv[2], tta=True); print(len(df), p.default_threshold, "
             "sorted(m for m, v in sys.modules.items() if v is not None and m.split('.')[0] in ('nbdev', 'execnb', 'IPython')))")
     r = py(code, art, data/'test')
