@@ -14,7 +14,7 @@ import re
 import time
 import warnings
 from contextlib import nullcontext
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 
 import matplotlib.pyplot as plt
@@ -145,9 +145,14 @@ class TrainSettings:
         return {'imagenet': True, 'none': False}.get(self.pretrained.lower(), Path(self.pretrained))
 
 def setting_docs(cls=TrainSettings) -> dict[str, str]:
-    "The comment beside each field of the dataclass `cls`: its documentation (as docments are for functions)."
-    pat = re.compile(r'^\s+(\w+)\s*:[^#]*#\s*(.+)$')
-    return {m.group(1): m.group(2).strip() for l in inspect.getsource(cls).splitlines() if (m := pat.match(l))}
+    "The comment beside each field of the dataclass `cls` (which has a `__post_init__`): its documentation, as docments are for functions."
+    lines, _ = inspect.findsource(cls.__post_init__)  # a method's source is found in a notebook too, a class's is not
+    start = next(i for i, l in enumerate(lines) if l.startswith(f'class {cls.__name__}'))
+    names, docs, pat = {f.name for f in fields(cls)}, {}, re.compile(r'^\s+(\w+)\s*:[^#]*#\s*(.+)$')
+    for l in lines[start + 1:]:
+        if l.strip().startswith('def '): break
+        if (m := pat.match(l)) and m.group(1) in names: docs[m.group(1)] = m.group(2).strip()
+    return docs
 
 # %% ../nbs/09_run.ipynb #5db3e17b
 _CHOICES = dict(stem_init=('copy', 'zeros', 'mean'), channels=('rgby', 'rgb'), loss=('bce', 'focal'),

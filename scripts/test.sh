@@ -32,6 +32,9 @@ fi
 echo "== notebook tests (nbdev-test --flags '$flags')"
 nbdev-test --n-workers 2 --flags "$flags" --timing || fail=1
 
+echo "== docs: build _docs from the notebooks and check every page and local link"
+python tools/build_docs.py --check || fail=1
+
 echo "== pytest"
 python -m pytest tests || fail=1
 exit $fail
