@@ -22,6 +22,7 @@ from fastcore.script import anno_parser, store_true
 
 from .core import HPADataError, HPALayout, check_outputs, labels_to_multihot, write_atomic
 from .data import build_cache, class_gallery, split_counts, stratified_split
+from .download import V18_URL, download_v18
 from .features import extract_features
 from .experiments import ExperimentConfig, load_config, overrides, read_results, run_experiments, table1, write_tables
 from .artifact import CONFIG_FILE, WEIGHTS_FILE
@@ -32,8 +33,8 @@ from .run import TrainSettings, prepare_data, setting_docs, train_hpa
 from .synth import make_synthetic_dataset
 
 # %% auto #0
-__all__ = ['COMMANDS', 'synth', 'cache', 'features', 'train_parser', 'train', 'predict', 'class_summary', 'demo', 'experiment',
-           'main']
+__all__ = ['COMMANDS', 'synth', 'cache', 'features', 'train_parser', 'train', 'download', 'predict', 'class_summary', 'demo',
+           'experiment', 'main']
 
 # %% ../nbs/13_cli.ipynb #261c8dee
 def _workers(n:int|None) -> int:
@@ -129,6 +130,28 @@ def train(data:Path, # Dataset folder: train.csv beside train/ (or beside the im
     print(f"model: {Path(out)}  ({res.metrics['minutes']:.1f} min; history.csv, curves.png, config.json, model.safetensors)")
     for sid in res.metrics['failed']: print(f"FAILED {sid} (left out of training)", file=sys.stderr)
     return 1 if res.metrics['failed'] else 0
+
+# %% ../nbs/13_cli.ipynb #3c2d77d1
+def download(csv:Path, # Label file (Id, Target) of the v18 samples, e.g. HPAv18RBGY_wodpl.csv
+             out:Path, # Output folder: train/, manifest.csv, train.csv (and train_SIZE/ with --size)
+             base_url:str=V18_URL, # Server or mirror holding images/{plate}/{rest}_{colour}.jpg
+             jobs:int=16, # Concurrent downloads
+             limit:int=None, # Only the first LIMIT samples, for a first try
+             size:int=None, # Also write SIZE x SIZE 8-bit PNGs (the competition's format) into OUT/train_SIZE
+             timeout:float=30., # Seconds to wait to connect, and between bytes of a response
+             retries:int=5, # Further attempts after a timeout, a reset, a 5xx, a 429 or a truncated body
+             backoff:float=1., # First backoff wait in seconds, doubled each retry
+             max_wait:float=60., # Longest single wait, backoff or Retry-After
+             quiet:store_true=False, # Hide the progress bars
+            ) -> int:
+    "Download the HPA v18 external images listed in `csv` into `out`, resumably, with a manifest and the complete samples' train.csv."
+    res = download_v18(csv, out, base_url, jobs, limit, size, timeout, retries, backoff, max_wait, progress=not quiet)
+    print(f"{res.ok} complete, {res.partial} partial, {res.failed} failed sample(s); {res.fetched} file(s) fetched, {res.skipped} already there")
+    print(f"manifest:  {res.manifest}\ntrain.csv: {res.train_csv}" + (f"\nPNGs:      {res.png_dir}" if res.png_dir else ''))
+    problems = {**res.failures, **res.png_failures}
+    for sid, why in list(problems.items())[:10]: print(f"FAILED {sid}: {why}", file=sys.stderr)
+    if len(problems) > 10: print(f"... and {len(problems) - 10} more (see {res.manifest})", file=sys.stderr)
+    return 0 if res.complete else 1
 
 # %% ../nbs/13_cli.ipynb #36d3893f
 def _threshold_arg(threshold:str|None):
@@ -271,7 +294,8 @@ def _dry_run(cfg:ExperimentConfig, out:Path) -> int:
     return 0
 
 # %% ../nbs/13_cli.ipynb #42dbae9e
-COMMANDS = dict(synth=synth, cache=cache, features=features, train=train, predict=predict, experiment=experiment, demo=demo)
+COMMANDS = dict(synth=synth, download=download, cache=cache, features=features, train=train, predict=predict, experiment=experiment,
+                demo=demo)
 
 def _usage() -> str:
     return "usage: hpa-fastai {" + ','.join(COMMANDS) + "} ...\n\n" + '\n'.join(

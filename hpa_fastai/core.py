@@ -190,13 +190,15 @@ def _umask() -> int:
     return m
 
 def write_atomic(path, # File to write
-                 write, # Called with a temporary path beside `path`; must write the whole file there
+                 write, # Its bytes, or a function called with a temporary path beside `path` that writes the whole file there
+                 suffix:str='.tmp', # Ending of the temporary file's name (a rerun can sweep leftovers by it)
                 ) -> Path:
-    "Call `write` on a temporary file beside `path`, then move it to `path` in one step."
+    "Write `path` through a temporary file beside it, moved to `path` in one step once complete."
     path = Path(path)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}{suffix}")
     try:
-        write(tmp)
+        if isinstance(write, (bytes, bytearray)): tmp.write_bytes(write)
+        else: write(tmp)
         os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, path)
     finally:

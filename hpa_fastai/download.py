@@ -23,14 +23,14 @@ import requests
 from tqdm.auto import tqdm
 
 from . import __version__
-from .core import CHANNELS, HPADataError, read_labels
+from .core import CHANNELS, HPADataError, read_labels, write_atomic
 from .data import open_rgby
 
 # %% auto #0
 __all__ = ['V18_URL', 'MAX_BYTES', 'TMP_SUFFIX', 'MANIFEST_COLUMNS', 'v18_parts', 'v18_url', 'image_problem', 'FetchError',
-           'retry_after', 'backoff_wait', 'fetch_once', 'V18Client', 'write_atomic', 'sweep_partials', 'save_channel',
-           'sample_status', 'download_files', 'v18_manifest', 'DownloadResult', 'write_csv_atomic', 'png_sample',
-           'v18_to_png', 'download_v18']
+           'retry_after', 'backoff_wait', 'fetch_once', 'V18Client', 'sweep_partials', 'save_channel', 'sample_status',
+           'download_files', 'v18_manifest', 'DownloadResult', 'write_csv_atomic', 'png_sample', 'v18_to_png',
+           'download_v18']
 
 # %% ../nbs/01b_download.ipynb #52ea3cdc
 V18_URL = 'http://v18.proteinatlas.org'  # The HPA v18 image server; a mirror with the same layout works too
@@ -187,18 +187,6 @@ class V18Client:
 # %% ../nbs/01b_download.ipynb #3454523c
 TMP_SUFFIX = '.part'
 
-def write_atomic(path, # File to write
-                 data:bytes, # Its contents
-                ) -> Path:
-    "Write `data` to `path` through a temporary file in the same folder, renamed into place once complete."
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}-{threading.get_ident()}{TMP_SUFFIX}")
-    try:
-        with open(tmp, 'wb') as f: f.write(data)
-        os.replace(tmp, path)
-    finally: tmp.unlink(missing_ok=True)
-    return path
-
 def sweep_partials(folder) -> int:
     "Delete the temporary files an interrupted run left in `folder`; return how many there were."
     leftovers = list(Path(folder).glob(f'.*{TMP_SUFFIX}'))
@@ -221,7 +209,7 @@ def save_channel(client:V18Client, # Fetcher holding the server and retry settin
     "Fetch the `color` JPEG of `sid` into `folder` unless a whole one is there; return ('fetched'|'skipped'|'failed', reason)."
     dest = Path(folder)/f"{sid}_{color}.jpg"
     if _looks_whole(dest): return 'skipped', ''
-    try: write_atomic(dest, client.fetch(v18_url(sid, color, client.base)))
+    try: write_atomic(dest, client.fetch(v18_url(sid, color, client.base)), TMP_SUFFIX)
     except FetchError as e: return 'failed', e.reason
     except OSError as e: return 'failed', f"cannot write {dest.name}: {e.strerror or e}"
     return 'fetched', ''
@@ -292,7 +280,7 @@ class DownloadResult:
 
 def write_csv_atomic(df:pd.DataFrame, path) -> Path:
     "Write `df` (without its index) as CSV to `path`, atomically."
-    return write_atomic(path, df.to_csv(index=False).encode())
+    return write_atomic(path, df.to_csv(index=False).encode(), TMP_SUFFIX)
 
 def _check_options(base_url, jobs, limit, size):
     "Raise `HPADataError` naming the first bad option."
@@ -340,7 +328,7 @@ def png_sample(stem, # Sample path without `_{colour}.{ext}`, in any format `ope
     stem, dest = Path(stem), Path(dest)
     fs = [dest/f"{stem.name}_{c}.png" for c in CHANNELS]
     if all(f.exists() for f in fs): return fs
-    for f, ch in zip(fs, open_rgby(stem, size)): write_atomic(f, _png_bytes(ch, f))
+    for f, ch in zip(fs, open_rgby(stem, size)): write_atomic(f, _png_bytes(ch, f), TMP_SUFFIX)
     return fs
 
 def v18_to_png(src, # Folder of `{Id}_{colour}.jpg` files
