@@ -9,6 +9,7 @@ Docs: https://hpa-fastai.github.io/hpa_fastai/artifact.html.md"""
 from __future__ import annotations
 import hashlib
 import json
+import math
 import re
 from pathlib import Path
 
@@ -25,7 +26,7 @@ from .features import N_FEATURES, BioFeatureVector, FeatureNormaliser, feature_w
 from .model import HPAModel, hpa_model
 
 # %% auto #0
-__all__ = ['ARTIFACT_FORMAT', 'ARTIFACT_VERSION', 'CONFIG_FILE', 'WEIGHTS_FILE', 'ArtifactError', 'artifact_config',
+__all__ = ['ARTIFACT_FORMAT', 'ARTIFACT_VERSION', 'CONFIG_FILE', 'WEIGHTS_FILE', 'MAX_SIZE', 'ArtifactError', 'artifact_config',
            'export_model', 'learner_preprocessing', 'export_learner', 'read_artifact_config', 'build_model',
            'load_model']
 
@@ -171,6 +172,16 @@ def _missing_config(path:Path) -> str:
     return f"{path} holds no {CONFIG_FILE}: it is not a model folder written by `export_learner`{hint}"
 
 # %% ../nbs/07_artifact.ipynb #f6065303
+MAX_SIZE = 4096  # the largest image side an artifact may ask for: 4 x 4096^2 bytes a sample
+
+def _whole(v, lo:int, hi:int) -> bool: return isinstance(v, int) and not isinstance(v, bool) and lo <= v <= hi
+def _finite_list(v, n:int) -> bool:
+    return isinstance(v, list) and len(v) == n and all(isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x) for x in v)
+def _bounds_ok(norm) -> bool:
+    "Whether the normaliser dict `norm` has finite bounds with lo < hi for every feature."
+    return (isinstance(norm, dict) and _finite_list(norm.get('lo'), N_FEATURES) and _finite_list(norm.get('hi'), N_FEATURES)
+            and all(a < b for a, b in zip(norm['lo'], norm['hi'])))
+
 def _config_problems(cfg) -> list[str]:
     "What is wrong with the artifact config `cfg`, as readable messages (empty when nothing is)."
     if not isinstance(cfg, dict) or cfg.get('format') != ARTIFACT_FORMAT: return [f"format is not {ARTIFACT_FORMAT!r}"]
@@ -182,12 +193,14 @@ def _config_problems(cfg) -> list[str]:
     n_out, n_feat = m.get('n_out'), m.get('n_features')
     checks = [(isinstance(m.get('arch'), str), "model.arch must name a backbone"),
               (isinstance(n_out, int) and len(cfg['class_names']) == n_out, f"{len(cfg['class_names'])} class_names for n_out={n_out!r}"),
-              (isinstance(img.get('size'), int) and img['size'] > 0, f"image.size must be a positive integer, got {img.get('size')!r}"),
-              (img.get('cache_size') is None or isinstance(img['cache_size'], int) and img['cache_size'] > 0, "image.cache_size must be a positive integer or null"),
-              (all(len(img.get(k, ())) == len(CHANNELS) for k in ('mean', 'std')), f"image.mean and image.std need {len(CHANNELS)} values"),
+              (_whole(img.get('size'), 8, MAX_SIZE), f"image.size must be a whole number of pixels in 8..{MAX_SIZE}, got {img.get('size')!r}"),
+              (img.get('cache_size') is None or _whole(img['cache_size'], 8, MAX_SIZE), f"image.cache_size must be null or in 8..{MAX_SIZE}"),
+              (all(_finite_list(img.get(k), len(CHANNELS)) for k in ('mean', 'std')), f"image.mean and image.std need {len(CHANNELS)} finite values"),
+              (_finite_list(img.get('std'), len(CHANNELS)) and min(img['std']) > 0, f"image.std must be positive, got {img.get('std')!r}"),
               (n_feat in (0, N_FEATURES), f"model.n_features must be 0 or {N_FEATURES}, got {n_feat!r}"),
               (bool(n_feat) == isinstance(feats, dict), "features must be given exactly when the model fuses them"),
-              (not feats or len(feats.get('weights', ())) == N_FEATURES, f"features.weights needs {N_FEATURES} values"),
+              (not feats or _finite_list(feats.get('weights'), N_FEATURES), f"features.weights needs {N_FEATURES} finite values"),
+              (not feats or _bounds_ok(feats.get('normaliser')), f"features.normaliser needs {N_FEATURES} finite lo < hi bounds"),
               (all(isinstance(v, list) and len(v) == n_out and all(isinstance(x, (int, float)) and 0 <= x <= 1 for x in v)
                    for v in cfg['thresholds'].values()), f"each threshold set needs {n_out} values in [0, 1]"),
               (cfg['default_threshold'] in cfg['thresholds'], f"default_threshold {cfg['default_threshold']!r} is not a threshold set"),
@@ -231,6 +244,8 @@ def load_model(path, # Artifact folder
     path = _artifact_dir(path)
     cfg = read_artifact_config(path)
     model, sd = build_model(cfg), _read_weights(path, cfg)
+    bad = [k for k, t in sd.items() if t.is_floating_point() and not torch.isfinite(t).all()]
+    if bad: raise ArtifactError(f"Refused {path/cfg['weights']['file']}: tensor(s) {bad[:3]} hold NaN or infinite values")
     try: model.load_state_dict(sd)
     except RuntimeError as e:
         detail = ' '.join(str(e).split())[:400]

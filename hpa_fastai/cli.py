@@ -20,7 +20,7 @@ warnings.filterwarnings('ignore', message='`torch.jit.script` is deprecated')  #
 import pandas as pd
 from fastcore.script import anno_parser, store_true
 
-from .core import HPADataError, HPALayout, check_outputs, labels_to_multihot, write_atomic
+from .core import HPADataError, HPALayout, check_outputs, labels_to_multihot, number_problem, write_atomic
 from .data import build_cache, class_gallery, split_counts, stratified_split
 from .download import V18_URL, download_v18
 from .features import extract_features
@@ -33,8 +33,8 @@ from .run import TrainSettings, prepare_data, setting_docs, train_hpa
 from .synth import make_synthetic_dataset
 
 # %% auto #0
-__all__ = ['COMMANDS', 'synth', 'cache', 'features', 'train_parser', 'train', 'download', 'predict', 'class_summary', 'demo',
-           'experiment', 'main']
+__all__ = ['COMMANDS', 'OPTION_LIMITS', 'synth', 'cache', 'features', 'train_parser', 'train', 'download', 'predict',
+           'class_summary', 'demo', 'experiment', 'check_options', 'error_line', 'main']
 
 # %% ../nbs/13_cli.ipynb #261c8dee
 def _workers(n:int|None) -> int:
@@ -83,10 +83,11 @@ def features(data:Path, # Dataset folder: train.csv + images (in train/ or besid
              scheduler:str=None, # Dask scheduler address (tcp://host:8786) to run on a cluster instead
             ) -> int:
     "Compute the ten biological features of every sample of `data` into the Parquet file `out` (resumable)."
+    check_outputs(dict(out=out), {})
     df = extract_features(data, out=out, n_workers=workers, client=scheduler)
     failed = df.attrs.get('failed', {})
     for sid, err in failed.items(): print(f"FAILED {sid}: {err}", file=sys.stderr)
-    print(f"{len(df) - len(failed)} samples' features in {out}" + (f"; {len(failed)} failed" if failed else ''))
+    print(f"{len(df)} samples' features in {out}" + (f"; {len(failed)} failed" if failed else ''))
     return 1 if failed else 0
 
 # %% ../nbs/13_cli.ipynb #d482fa34
@@ -155,10 +156,12 @@ def download(csv:Path, # Label file (Id, Target) of the v18 samples, e.g. HPAv18
 
 # %% ../nbs/13_cli.ipynb #36d3893f
 def _threshold_arg(threshold:str|None):
-    "A `--threshold` value: None, a number, or a threshold set's name."
+    "A `--threshold` value: None, a number in [0, 1], or a threshold set's name."
     if threshold is None: return None
-    try: return float(threshold)
+    try: t = float(threshold)
     except ValueError: return threshold
+    if (why := number_problem('--threshold', t, 0., 1.)): raise HPADataError(why)
+    return t
 
 def _report(out:Path, n:int, failed:dict, sub_out:Path|None) -> int:
     "Print what `predict` wrote and what failed; return the exit status."
@@ -301,15 +304,38 @@ def _usage() -> str:
     return "usage: hpa-fastai {" + ','.join(COMMANDS) + "} ...\n\n" + '\n'.join(
         f"  {k:8s} {f.__doc__}" for k, f in COMMANDS.items())
 
+OPTION_LIMITS = dict(n=(1, 10_000_000), n_test=(0, 10_000_000), size=(16, 4096), synth_size=(16, 4096), workers=(1, 1024),
+                     bs=(1, 65_536), epochs=(1, 10_000), lr=(1e-12, 10.), imbalance=(0., 1.), seed=(0, 2**32 - 1),
+                     jobs=(1, 256), limit=(1, 10_000_000), timeout=(0.01, 3600.), retries=(0, 100), backoff=(0., 3600.),
+                     max_wait=(0., 86_400.))  # numeric options of the commands (train's are checked by `TrainSettings`)
+
+def check_options(args:dict):
+    "Raise `HPADataError` naming the first numeric option of `args` outside `OPTION_LIMITS` (or not finite)."
+    for k, v in args.items():
+        if k in OPTION_LIMITS and v is not None and (why := number_problem(f"--{k.replace('_', '-')}", v, *OPTION_LIMITS[k])):
+            raise HPADataError(why)
+
+def error_line(e:Exception) -> str:
+    "The one-line message of `e` for the command line."
+    msg = '; '.join(l.strip() for l in str(e).splitlines() if l.strip())
+    return msg if isinstance(e, HPADataError) else f"{type(e).__name__}: {msg} (rerun with --debug for the traceback)"
+
 def main(argv:list|None=None) -> int:
-    "Run the `hpa-fastai` subcommand named in `argv` (default the command line)."
+    "Run the `hpa-fastai` subcommand named in `argv` (default the command line); errors are one line and exit 2 unless `--debug`."
     argv = sys.argv[1:] if argv is None else list(argv)
+    debug = '--debug' in argv
+    argv = [a for a in argv if a != '--debug']
     if not argv or argv[0] not in COMMANDS:
         print(_usage(), file=sys.stderr); return 0 if argv[:1] in (['-h'], ['--help']) else 2
     func = COMMANDS[argv[0]]
     parser = train_parser() if func is train else anno_parser(func, prog=f"hpa-fastai {argv[0]}")
     args = vars(parser.parse_args(argv[1:]))
     for k in ('pdb', 'xtra'): args.pop(k, None)
-    try: return func(**args)
-    except HPADataError as e:
-        print(f"error: {e}", file=sys.stderr); return 2
+    try:
+        check_options(args)
+        return func(**args)
+    except KeyboardInterrupt:
+        print("interrupted: finished work is kept; run the same command again to resume", file=sys.stderr); return 130
+    except Exception as e:
+        if debug: raise
+        print(f"error: {error_line(e)}", file=sys.stderr); return 2

@@ -7,7 +7,9 @@ Docs: https://hpa-fastai.github.io/hpa_fastai/core.html.md"""
 # %% ../nbs/00_core.ipynb #af448b95
 from __future__ import annotations
 import multiprocessing as mp
+import math
 import os
+import re
 import uuid
 from pathlib import Path
 
@@ -17,8 +19,9 @@ import pandas as pd
 # %% auto #0
 __all__ = ['CLASS_NAMES', 'N_CLASSES', 'CHANNELS', 'STAINS', 'TRAIN_CLASS_COUNTS', 'N_TRAIN_SAMPLES', 'IMAGE_EXTS',
            'class_frequencies', 'HPADataError', 'parse_target', 'target_to_multihot', 'multihot_to_target',
-           'target_names', 'read_labels', 'labels_to_multihot', 'as_multihot', 'channel_file', 'missing_samples',
-           'check_samples', 'HPALayout', 'write_atomic', 'check_outputs', 'check_rgby', 'process_map', 'find_hpa_data']
+           'target_names', 'check_ids', 'read_labels', 'labels_to_multihot', 'as_multihot', 'channel_file',
+           'missing_samples', 'check_samples', 'HPALayout', 'write_atomic', 'check_outputs', 'OutputLock', 'check_rgby',
+           'process_map', 'number_problem', 'find_hpa_data']
 
 # %% ../nbs/00_core.ipynb #4d13d255
 CLASS_NAMES = (
@@ -88,16 +91,36 @@ def _bad_targets(df:pd.DataFrame) -> list[str]:
         except HPADataError as e: errs.append(f"{sid}: {e}")
     return errs
 
+_SAFE_ID = re.compile(r'^[\w-][\w.-]*$')
+
+def check_ids(ids, # Sample Ids
+              source, # Where they come from (a file name), for the message
+             ):
+    "Raise `HPADataError` naming the Ids of `ids` that are not plain file-name stems (a path, `..`, a hidden name)."
+    bad = [i for i in ids if not _SAFE_ID.match(str(i))]
+    if bad: raise HPADataError(f"{source}: {len(bad)} Id(s) that are not plain sample names (letters, digits, '_', '-', '.'): "
+                               f"{', '.join(map(repr, bad[:5]))}; an Id must not name a path")
+
+def _read_csv(csv:Path) -> pd.DataFrame:
+    "The CSV file `csv` as strings, or an `HPADataError` when it is missing, empty or not a CSV."
+    if not csv.exists(): raise HPADataError(f"Label file not found: {csv}")
+    if csv.is_dir(): raise HPADataError(f"{csv} is a folder, not a label file")
+    try: return pd.read_csv(csv, dtype=str, keep_default_na=False)
+    except pd.errors.EmptyDataError: raise HPADataError(f"{csv} is empty: a label file has a header Id,Target and one row per sample") from None
+    except (pd.errors.ParserError, UnicodeDecodeError) as e: raise HPADataError(f"{csv} is not a readable CSV: {str(e).splitlines()[0]}") from None
+
 def read_labels(csv, # Path to a label file with columns Id and Target
+                safe_ids:bool=True, # Refuse the file when an Id names a path; False leaves it to the caller (a batch job that reports such Ids)
                ) -> pd.DataFrame:
     "Read and validate the label file `csv`; return a DataFrame with `Id`, `Target` and `labels` (list of ids)."
     csv = Path(csv)
-    if not csv.exists(): raise HPADataError(f"Label file not found: {csv}")
-    df = pd.read_csv(csv, dtype=str, keep_default_na=False)
+    df = _read_csv(csv)
     missing = {'Id', 'Target'} - set(df.columns)
     if missing: raise HPADataError(f"{csv} lacks column(s) {sorted(missing)}; found {list(df.columns)}")
+    if not len(df): raise HPADataError(f"{csv} lists no samples (a header only)")
     dups = df['Id'][df['Id'].duplicated()].unique().tolist()
     if dups: raise HPADataError(f"{csv}: {len(dups)} duplicate Id(s): {', '.join(dups[:20])}{' ...' if len(dups)>20 else ''}")
+    if safe_ids: check_ids(df['Id'], csv)
     errs = _bad_targets(df)
     if errs: raise HPADataError(f"{csv}: {len(errs)} bad target(s):\n  " + '\n  '.join(errs[:50]))
     df = df[['Id', 'Target']].reset_index(drop=True)
@@ -224,6 +247,32 @@ def check_outputs(outputs:dict, # What a command writes: {option name: path}
         for k2, q in list(outs.items())[:i]:
             if _same_file(p, q): raise HPADataError(f"{k} and {k2} are the same file ({p}); give two names")
 
+# %% ../nbs/00_core.ipynb #4ccdd562
+def _pid_alive(pid:int) -> bool:
+    "Whether process `pid` exists on this machine."
+    try: os.kill(pid, 0)
+    except ProcessLookupError: return False
+    except PermissionError: return True
+    return True
+
+class OutputLock:
+    "Hold `path`.lock while a run writes `path`; another live holder is an `HPADataError` naming its pid."
+    def __init__(self, path): self.path = Path(path); self.lock = self.path.with_name(self.path.name + '.lock')
+    def __enter__(self):
+        self.lock.parent.mkdir(parents=True, exist_ok=True)
+        for _ in range(2):
+            try: fd = os.open(self.lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+            except FileExistsError:
+                try: pid = int(self.lock.read_text().strip() or 0)
+                except (OSError, ValueError): pid = 0
+                if pid and pid != os.getpid() and _pid_alive(pid):
+                    raise HPADataError(f"another run (pid {pid}) is writing {self.path}; wait for it, or delete {self.lock} if it is gone") from None
+                self.lock.unlink(missing_ok=True); continue  # a stale lock: its run was killed
+            with os.fdopen(fd, 'w') as f: f.write(str(os.getpid()))
+            return self
+        raise HPADataError(f"could not lock {self.path} ({self.lock} keeps coming back)")
+    def __exit__(self, *exc): self.lock.unlink(missing_ok=True)
+
 # %% ../nbs/00_core.ipynb #56f15d9c
 def check_rgby(x, # A (4, H, W) array or tensor
                uint8:bool=True, # Also require uint8 pixels
@@ -262,6 +311,18 @@ def process_map(func, # Picklable function of one item
         with mp.get_context(method).Pool(n_workers, init, args) as pool:
             yield from (pool.imap if ordered else pool.imap_unordered)(func, items, chunksize)
     finally: cv2.setNumThreads(nt)
+
+# %% ../nbs/00_core.ipynb #b2effaa6
+def number_problem(name:str, # The option or setting, for the message
+                   v, # Its value
+                   lo, # Smallest allowed (an int: whole numbers only)
+                   hi, # Largest allowed
+                  ) -> str|None:
+    "Why `v` is not a finite number in [`lo`, `hi`] (whole when `lo` is an int), or None when it is."
+    if isinstance(v, bool) or not isinstance(v, (int, float, np.integer, np.floating)) or not math.isfinite(v): return f"{name} must be a number, got {v!r}"
+    if isinstance(lo, int) and not float(v).is_integer(): return f"{name} must be a whole number, got {v!r}"
+    if not lo <= v <= hi: return f"{name} must be between {lo} and {hi}, got {v!r}"
+    return None
 
 # %% ../nbs/00_core.ipynb #e5e413b0
 def find_hpa_data(start=None, # Folder to search upward from; default the working directory

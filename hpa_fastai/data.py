@@ -25,8 +25,8 @@ from fasttransform import Transform
 from iterstrat.ml_stratifiers import MultilabelStratifiedKFold, MultilabelStratifiedShuffleSplit
 from tqdm.auto import tqdm
 
-from .core import (CHANNELS, CLASS_NAMES, STAINS, HPADataError, as_multihot, channel_file, check_rgby,
-                             process_map, read_labels, target_names)
+from .core import (CHANNELS, CLASS_NAMES, STAINS, HPADataError, OutputLock, as_multihot, channel_file, check_rgby,
+                             process_map, read_labels, target_names, write_atomic)
 
 # %% auto #0
 __all__ = ['PNG_PARAMS', 'HPA_STATS', 'read_channel', 'resize_rgby', 'open_rgby', 'write_rgby', 'rgby_composite',
@@ -320,7 +320,8 @@ def _init_cache_files(out:Path, ids:list, size:int, source:str):
 # %% ../nbs/01_data.ipynb #5d5b0121
 def _write_failed(out:Path, ids:list, bad:dict):
     "Record the failures `bad` (index -> message) in `out/failed.csv`."
-    pd.DataFrame({'Id': [ids[i] for i in bad], 'error': list(bad.values())}).to_csv(out/'failed.csv', index=False)
+    df = pd.DataFrame({'Id': [ids[i] for i in bad], 'error': list(bad.values())})
+    write_atomic(out/'failed.csv', lambda f: df.to_csv(f, index=False))
 
 def build_cache(folder, # Folder of `{Id}_{color}.{ext}` files
                 ids, # Sample Ids to cache, in the cache's order
@@ -332,6 +333,10 @@ def build_cache(folder, # Folder of `{Id}_{color}.{ext}` files
                ) -> RGBYCache:
     "Decode samples `ids` of `folder` at `size` into a memory-mapped cache in `out`, resuming unfinished work."
     out, ids = Path(out), [str(i) for i in ids]
+    with OutputLock(out): return _build_cache(folder, ids, out, size, n_workers, chunk, progress)
+
+def _build_cache(folder, ids:list, out:Path, size:int, n_workers, chunk:int, progress:bool) -> RGBYCache:
+    "`build_cache` once its folder is locked: decode what is not done yet (failures again: their files may be fixed)."
     _init_cache_files(out, ids, size, str(folder))
     done = np.load(out/'done.npy', mmap_mode='r+')
     todo = np.flatnonzero(~done)

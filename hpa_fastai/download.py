@@ -302,7 +302,7 @@ def _read_request(csv, # Label file
     if (out/'train.csv').exists() and not (out/'manifest.csv').exists():
         raise HPADataError(f"{out} holds a train.csv but no manifest.csv, so another dataset (which the download would "
                            "overwrite): choose another output folder")
-    df = read_labels(csv)[['Id', 'Target']]
+    df = read_labels(csv, safe_ids=False)[['Id', 'Target']]
     return df if limit is None else df.head(limit)
 
 def _valid_ids(ids) -> tuple[list, dict]:

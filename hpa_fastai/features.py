@@ -10,6 +10,7 @@ import math
 import os
 import shutil
 import time
+from contextlib import nullcontext
 from functools import partial
 from pathlib import Path
 
@@ -25,7 +26,7 @@ from matplotlib.patches import Ellipse
 from numba import njit
 from tqdm.auto import tqdm
 
-from .core import CLASS_NAMES, IMAGE_EXTS, HPADataError, check_rgby, process_map, read_labels
+from .core import CLASS_NAMES, IMAGE_EXTS, HPADataError, OutputLock, check_rgby, process_map, read_labels
 from .data import open_rgby, write_rgby
 
 # %% auto #0
@@ -537,7 +538,7 @@ def read_features(path, # Parquet file written by `extract_features`
     path = Path(path); parts = _parts_dir(path)
     files = ([path] if path.exists() else []) + (sorted(parts.glob('part-*.parquet')) if parts.is_dir() else [])
     df = pd.concat([_records_frame([])] + [pd.read_parquet(f) for f in files], ignore_index=True)
-    return df.astype({'Id': 'string', 'error': 'string'}).drop_duplicates('Id', keep='first').reset_index(drop=True)
+    return df.astype({'Id': 'string', 'error': 'string'}).drop_duplicates('Id', keep='last').reset_index(drop=True)  # parts are newer
 
 def _consolidate(out:Path):
     "Merge the parts of `out` into `out`, then remove them."
@@ -564,7 +565,7 @@ def _dask_results(client, chunks:list, settings:dict):
 # %% ../nbs/03_features.ipynb #efd2bf33
 def _as_feature_table(df:pd.DataFrame, ids:list) -> pd.DataFrame:
     "Successful rows of records `df` in the order of `ids`, indexed by Id; failures in `.attrs['failed']`."
-    df = df.drop_duplicates('Id').set_index('Id')
+    df = df.drop_duplicates('Id', keep='last').set_index('Id')  # a retried sample's newest record
     ok, bad = df[df['error'].isna()], df[df['error'].notna()]
     res = ok.reindex([i for i in ids if i in ok.index])[list(FEATURE_NAMES)]
     res.index.name = 'Id'
@@ -583,8 +584,13 @@ def extract_features(data, # Dataset folder (see `dataset_samples`)
     "`FEATURE_NAMES` of every sample of `data`, indexed by Id, computed in parallel and saved to `out` as they come."
     folder, ids = dataset_samples(data, ids)
     out = Path(out) if out is not None else None
+    with OutputLock(out) if out else nullcontext():
+        return _extract(folder, ids, out, n_workers, client, progress, chunk, settings)
+
+def _extract(folder:Path, ids:list, out:Path|None, n_workers, client, progress:bool, chunk:int, settings:dict) -> pd.DataFrame:
+    "`extract_features` once the output is locked: compute what is not done yet (failures again: their files may be fixed)."
     done = read_features(out) if out else _records_frame([])
-    done = done[done['Id'].isin(set(ids))]
+    done = done[done['Id'].isin(set(ids)) & done['error'].isna()]
     todo = [i for i in ids if i not in set(done['Id'])]
     chunks = [[str(folder/i) for i in todo[k:k + chunk]] for k in range(0, len(todo), chunk)]
     results = (_dask_results(client, chunks, settings) if client is not None

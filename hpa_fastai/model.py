@@ -23,7 +23,7 @@ from fastai.learner import Learner
 from fastai.torch_core import apply_init, params
 from torch import nn
 
-from .core import CHANNELS, N_CLASSES, class_frequencies
+from .core import CHANNELS, N_CLASSES, HPADataError, class_frequencies
 from .metrics import macro_f1
 
 # %% auto #0
@@ -71,7 +71,7 @@ for _n in ('densenet121', 'densenet169'):
     register_backbone(_n, BackboneSpec(getattr(torchvision.models, _n), densenet_body, split=7))
 
 # %% ../nbs/05_model.ipynb #1b4ee43a
-class PretrainedWeightsError(RuntimeError):
+class PretrainedWeightsError(HPADataError):
     "Pretrained weights that cannot be found, read or used."
 
 def load_state_dict_file(path, # A `.pth`/`.pt` state dict saved with `torch.save`, or a `.safetensors` file
@@ -113,7 +113,8 @@ def _offline_help(name:str, url:str, err) -> str:
     f = _hub_file(url)
     return (f"Cannot get the pretrained weights of {name} from {url} ({err}).\nOffline? Download that file on a machine "
             f"with internet, then either copy it to {f} (the torch hub cache, under $TORCH_HOME) or pass its path: "
-            f"hpa_model({name!r}, pretrained='{f.name}'). pretrained=False starts from random weights instead.")
+            f"`--pretrained {f.name}` on the command line (`hpa_model({name!r}, pretrained='{f.name}')` in Python); "
+            f"`--pretrained none` (pretrained=False) starts from random weights instead.")
 
 def hub_state_dict(url:str, # Weights URL; the file is cached in the torch hub cache under its name
                    name:str='the model', # What the weights are for, for messages
@@ -134,7 +135,8 @@ def imagenet_state_dict(arch:str, # Registered backbone name
     "The torchvision ImageNet state dict of backbone `arch`, from the torch hub cache or downloaded."
     spec = backbone_spec(arch)
     if spec.weights is None: raise PretrainedWeightsError(
-        f"Backbone {arch!r} has no ImageNet weights: pass pretrained=False for random initialisation, or the path of a state dict")
+        f"Backbone {arch!r} has no ImageNet weights: use `--pretrained none` (pretrained=False) for random initialisation, "
+        f"or `--pretrained PATH` with a state dict")
     weights = torchvision.models.get_model_weights(spec.arch)[spec.weights]
     return hub_state_dict(weights.url, arch, download)
 

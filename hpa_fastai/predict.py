@@ -20,7 +20,7 @@ from tqdm.auto import tqdm
 
 from .artifact import load_model
 from .model import HPAModel
-from .core import CHANNELS, CLASS_NAMES, IMAGE_EXTS, N_CLASSES, HPADataError, check_outputs, check_rgby, write_atomic
+from .core import CHANNELS, CLASS_NAMES, IMAGE_EXTS, N_CLASSES, HPADataError, check_ids, check_outputs, check_rgby, write_atomic
 from .data import TensorRGBY, dihedral, open_rgby, resize_rgby
 from .features import FeatureNormaliser, bio_features
 from .metrics import apply_thresholds
@@ -229,6 +229,7 @@ def read_sample_submission(sample, # Path of `sample_submission.csv`, or its Dat
     if 'Id' not in df.columns: raise HPADataError(f"{sample} has no Id column; found {list(df.columns)}")
     dups = df['Id'][df['Id'].duplicated()].unique().tolist()
     if dups: raise HPADataError(f"{sample}: duplicate Id(s) {dups[:10]}")
+    check_ids(df['Id'], sample)
     return df
 
 def submission_frame(preds:pd.DataFrame, # Predictions indexed by Id with a `Predicted` column (`HPAPredictor.predict`)

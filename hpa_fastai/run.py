@@ -10,6 +10,7 @@ import hashlib
 import inspect
 import json
 import math
+import os
 import re
 import time
 import warnings
@@ -22,10 +23,10 @@ import numpy as np
 import pandas as pd
 import torch
 from fastai.learner import Learner
-from fastai.torch_core import rank_distrib
+from fastai.torch_core import rank_distrib, set_seed
 
 from .artifact import export_learner
-from .core import CLASS_NAMES, HPADataError, HPALayout, as_multihot, write_atomic
+from .core import CLASS_NAMES, HPADataError, HPALayout, OutputLock, as_multihot, number_problem, write_atomic
 from .data import build_cache, hpa_dataloaders, hpa_split
 from .features import N_FEATURES, BioFeatureBlock, FeatureNormaliser, extract_features
 from .metrics import (apply_thresholds, crossfit_labels, f1_table, fit_thresholds, macro_f1_score, score_thresholds,
@@ -35,27 +36,41 @@ from .train import (checkpoint_files, dihedral_tta, distributed, fit_resumable, 
                               speed_callbacks)
 
 # %% auto #0
-__all__ = ['RESUMABLE_CHANGES', 'prepare_data', 'make_loss', 'plot_history', 'TrainSettings', 'setting_docs', 'check_settings',
-           'run_fingerprint', 'check_resume', 'run_dataloaders', 'run_learner', 'run_lr', 'evaluate_valid',
-           'valid_predictions', 'TrainResult', 'write_outputs', 'train_hpa']
+__all__ = ['RESUMABLE_CHANGES', 'work_folder', 'prepare_data', 'make_loss', 'plot_history', 'TrainSettings', 'setting_docs',
+           'check_settings', 'run_fingerprint', 'check_resume', 'run_dataloaders', 'run_learner', 'run_lr',
+           'evaluate_valid', 'valid_predictions', 'TrainResult', 'write_outputs', 'train_hpa']
 
 # %% ../nbs/09_run.ipynb #5f0eacdd
+def work_folder(data, # Dataset folder
+                work=None, # Folder asked for, if any
+               ) -> Path:
+    "Where a run keeps the cache and features of `data`: `work`, else `data` itself when it is writable."
+    if work is not None:
+        work = Path(work)
+        if work.exists() and not work.is_dir(): raise HPADataError(f"work folder {work} is a file")
+        work.mkdir(parents=True, exist_ok=True)
+        return work
+    if not os.access(data, os.W_OK): raise HPADataError(f"{data} is read-only: give a writable folder for the cache and features (--work DIR)")
+    return Path(data)
+
 def prepare_data(data, # Dataset folder: train.csv beside train/ (or beside the images)
                  size:int=128, # Side of the cached images, in pixels
                  features:bool=True, # Also compute (or read) the feature matrix
-                 cache_dir=None, # Cache folder; default DATA/cache_SIZE
-                 features_file=None, # Feature Parquet file; default DATA/features.parquet
+                 cache_dir=None, # Cache folder; default WORK/cache_SIZE
+                 features_file=None, # Feature Parquet file; default WORK/features.parquet
                  workers:int|None=None, # Processes; default all cores
                  progress:bool=True, # Show progress bars
+                 work=None, # Folder for the cache and features; default the dataset folder (when writable)
                 ) -> dict:
     "Build or reuse the cache and the feature matrix of `data`; return the layout, labels of usable samples, cache, features and failures."
     lay = HPALayout(data, check=False)
     data = Path(data)
-    cache = build_cache(lay.train_dir, lay.labels['Id'], cache_dir or data/f'cache_{size}', size=size, n_workers=workers, progress=progress)
+    work = work_folder(data, work) if cache_dir is None or (features and features_file is None) else None
+    cache = build_cache(lay.train_dir, lay.labels['Id'], cache_dir or work/f'cache_{size}', size=size, n_workers=workers, progress=progress)
     failed = dict(cache.failed)
     feats = None
     if features:
-        feats = extract_features(data, out=features_file or data/'features.parquet', n_workers=workers, progress=progress)
+        feats = extract_features(data, out=features_file or work/'features.parquet', n_workers=workers, progress=progress)
         failed.update({k: v for k, v in feats.attrs.get('failed', {}).items() if k not in failed})
     labels = lay.labels[~lay.labels['Id'].isin(failed)].reset_index(drop=True)
     if not len(labels): raise HPADataError(f"No usable sample in {data}: all {len(failed)} failed (see {cache.path/'failed.csv'})")
@@ -125,6 +140,7 @@ class TrainSettings:
     monitor:str='valid_macro_f1' # Keep the epoch best by this column: valid_macro_f1, or valid_loss (lowest)
     resume:bool=True # Continue from the last checkpoint in the model folder when there is one
     workers:int|None=None # Processes for the cache and features; default all cores
+    work:str|None=None # Folder for the cache and features; default the dataset folder (it must then be writable)
     num_workers:int|None=None # DataLoader workers; default fastai's
     precision:str|None='bf16' # Mixed precision: 'bf16' (a GPU, or a CPU with native bf16), 'fp16' (GPU) or None
     channels_last:bool=True # Channels-last memory format (faster on GPUs and oneDNN CPUs)
@@ -163,20 +179,13 @@ _RANGES = dict(size=(16, 4096), epochs=(1, 10_000), bs=(1, 65_536), hidden=(1, 6
                seed=(0, 2**32 - 1), ps=(0., 0.999), valid_pct=(0.01, 0.99))
 _OPTIONAL = ('lr', 'workers', 'num_workers')
 
-def _bad_number(name:str, v, lo, hi) -> str|None:
-    "Why the value `v` of setting `name` is not a finite number in [`lo`, `hi`] (whole when `lo` is), or None."
-    if v is None and name in _OPTIONAL: return None
-    if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v): return f"{name} must be a number, got {v!r}"
-    if isinstance(lo, int) and not float(v).is_integer(): return f"{name} must be a whole number, got {v!r}"
-    if not lo <= v <= hi: return f"{name} must be between {lo} and {hi}, got {v!r}"
-    return None
-
 def check_settings(s:TrainSettings):
     "Raise `HPADataError` naming the first setting of `s` that is out of range or not one of its choices."
     for name, choices in _CHOICES.items():
         if getattr(s, name) not in choices: raise HPADataError(f"{name} must be one of {', '.join(map(str, choices))}; got {getattr(s, name)!r}")
     for name, (lo, hi) in _RANGES.items():
-        if (why := _bad_number(name, getattr(s, name), lo, hi)): raise HPADataError(why)
+        v = getattr(s, name)
+        if not (v is None and name in _OPTIONAL) and (why := number_problem(name, v, lo, hi)): raise HPADataError(why)
     if s.fold is not None and not (isinstance(s.fold, int) and 0 <= s.fold < s.n_splits):
         raise HPADataError(f"fold must be in 0..{s.n_splits - 1} (n_splits {s.n_splits}), got {s.fold!r}")
     if s.arch not in BACKBONES: raise HPADataError(f"arch must be one of {', '.join(sorted(BACKBONES))}; got {s.arch!r}")
@@ -186,7 +195,7 @@ def check_settings(s:TrainSettings):
         raise HPADataError(f"pretrained weights file not found: {s.pretrained} (use --pretrained imagenet, none, or a state dict file)")
 
 # %% ../nbs/09_run.ipynb #71c23dae
-RESUMABLE_CHANGES = ('epochs', 'resume', 'workers', 'num_workers', 'tta', 'precision', 'channels_last')
+RESUMABLE_CHANGES = ('epochs', 'resume', 'workers', 'num_workers', 'tta', 'precision', 'channels_last', 'work')
 
 def run_fingerprint(labels:pd.DataFrame) -> str:
     "SHA-256 of the Ids and targets of `labels`, in order: what identifies a run's data."
@@ -324,11 +333,18 @@ def train_hpa(data, # Dataset folder: train.csv beside train/ (or beside the ima
     "Train the fused (or image-only) model on `data` and export it to `out`; None in data-parallel workers but rank 0."
     t0, out = time.time(), Path(out)
     s = replace(settings or TrainSettings(), **kwargs)
+    if out.exists() and not out.is_dir(): raise HPADataError(f"model folder {out} is a file")
     out.mkdir(parents=True, exist_ok=True)
-    prep = prepare_data(data, s.size, s.features, workers=s.workers, progress=progress)
+    with OutputLock(out/'run') if not rank_distrib() else nullcontext():
+        return _train(data, out, s, progress, cbs, t0)
+
+def _train(data, out:Path, s:TrainSettings, progress:bool, cbs, t0:float) -> TrainResult|None:
+    "`train_hpa` once its model folder is locked: the steps in order."
+    prep = prepare_data(data, s.size, s.features, workers=s.workers, progress=progress, work=s.work)
     fingerprint = run_fingerprint(prep['labels'])
     resuming = s.resume and bool(checkpoint_files(out/'checkpoints'))
     if resuming: check_resume(out, s, fingerprint)
+    set_seed(s.seed)  # Python's, NumPy's and PyTorch's generators: the same seed gives the same run
     dls, split = run_dataloaders(prep, s)
     learn = run_learner(dls, prep['labels'].iloc[split[0]], s, out)
     run = dict(asdict(s), data=str(data), out=str(out), fingerprint=fingerprint, lr=run_lr(learn, s, out, resuming))

@@ -1,5 +1,5 @@
 """Attacks on the commands as a careless or hostile user would make them, through the installed CLI on tiny synthetic data."""
-import hashlib, pickle, shutil, subprocess, sys
+import hashlib, pickle, shutil, signal, subprocess, sys, time
 from pathlib import Path
 
 import pandas as pd
@@ -63,3 +63,85 @@ def test_predict_never_overwrites_its_input(data, model, tmp_path):
             '--submission-out', tmp_path/'d'/'mine.csv', '--quiet')
     assert r.returncode == 0, r.stderr
     assert sha(sample) == before and len(pd.read_csv(tmp_path/'d'/'mine.csv')) == 4
+
+def hist(out:Path) -> pd.DataFrame: return pd.read_csv(out/'history.csv').drop(columns='time')
+
+def test_seeded_runs_repeat_and_a_killed_run_resumes_to_the_same_history(data, tmp_path):
+    "Two runs with one seed give one history; a run killed (SIGKILL) mid-training and rerun ends with that history too."
+    args = ['--epochs', '4', *TRAIN, '--seed', '7']
+    a, b, k = tmp_path/'a', tmp_path/'b', tmp_path/'killed'
+    assert run('train', data, '--out', a, *args).returncode == 0
+    assert run('train', data, '--out', b, *args).returncode == 0
+    pd.testing.assert_frame_equal(hist(a), hist(b))
+    p = subprocess.Popen([EXE, 'train', str(data), '--out', str(k), *args], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 300
+    while time.time() < deadline and p.poll() is None:
+        if (k/'history.csv').exists() and len(pd.read_csv(k/'history.csv')) >= 2: break
+        time.sleep(0.05)
+    p.send_signal(signal.SIGKILL); p.wait()
+    assert not (k/'metrics.json').exists(), 'the kill came too late to test anything'
+    r = run('train', data, '--out', k, *args)
+    assert r.returncode == 0, r.stderr
+    pd.testing.assert_frame_equal(hist(k), hist(a))
+
+def test_mismatched_resume_is_refused(data, model, tmp_path):
+    "Training into a model folder of another run (other size, other data) is refused, naming the difference; --restart starts over."
+    out = Path(shutil.copytree(model, tmp_path/'model'))
+    before = sha(out/'history.csv')
+    r = run('train', data, '--epochs', '3', '--out', out, *TRAIN[2:], '--size', '48')
+    assert r.returncode == 2 and 'size 32 (now 48)' in r.stderr and '--restart' in r.stderr, r.stderr
+    other = make_synthetic_dataset(tmp_path/'other', n=40, size=32, seed=9, progress=False)
+    r = run('train', other, '--epochs', '3', '--out', out, *TRAIN)
+    assert r.returncode == 2 and 'other data' in r.stderr, r.stderr
+    assert sha(out/'history.csv') == before
+    r = run('train', other, '--epochs', '1', '--out', out, *TRAIN, '--restart')
+    assert r.returncode == 0 and len(pd.read_csv(out/'history.csv')) == 1, r.stderr
+
+def test_failures_are_retried_once_fixed(tmp_path):
+    "A sample whose file was corrupt is reported by cache and features; once the file is replaced, both pick it up."
+    d = make_synthetic_dataset(tmp_path/'s', n=6, size=32, seed=4, progress=False)
+    sid = pd.read_csv(d/'train.csv')['Id'][2]; f = d/'train'/f'{sid}_blue.png'
+    good = f.read_bytes(); f.write_bytes(b'not a png')
+    for cmd in (['cache', d, '--size', '32', '--workers', '1'], ['features', d, '--out', d/'f.parquet', '--workers', '1']):
+        r = run(*cmd); assert r.returncode == 1 and f'FAILED {sid}' in r.stderr, r.stderr
+    f.write_bytes(good)
+    for cmd in (['cache', d, '--size', '32', '--workers', '1'], ['features', d, '--out', d/'f.parquet', '--workers', '1']):
+        r = run(*cmd); assert r.returncode == 0 and 'FAILED' not in r.stderr, r.stderr
+    assert '6 samples' in r.stdout, r.stdout
+
+def test_bad_label_files_and_ids(tmp_path):
+    "Empty, header-only and path-like-Id label files are one error line naming the file or Id, exit 2."
+    d = make_synthetic_dataset(tmp_path/'s', n=4, size=32, seed=5, progress=False)
+    for body, msg in [('', 'is empty'), ('Id,Target\n', 'lists no samples'), ('Id,Target\n../../etc/x,0\n', "'../../etc/x'"),
+                      ('Id,Target\n/etc/passwd,0\n', "'/etc/passwd'")]:
+        (d/'train.csv').write_text(body)
+        for cmd in (['cache', d, '--size', '32'], ['features', d, '--out', tmp_path/'f.parquet'], ['train', d, *TRAIN]):
+            r = run(*cmd)
+            assert r.returncode == 2 and r.stderr.startswith('error: ') and msg in r.stderr and 'Traceback' not in r.stderr, (cmd, body, r.stderr)
+
+def test_work_folder_leaves_the_data_untouched(data, tmp_path, monkeypatch):
+    "With --work the cache and features go there and the dataset folder gains nothing; a read-only dataset without it is named."
+    d = Path(shutil.copytree(data, tmp_path/'ro'))
+    before = sorted(p.relative_to(d) for p in d.rglob('*'))
+    r = run('train', d, '--epochs', '1', '--out', tmp_path/'m', '--work', tmp_path/'work', *TRAIN)
+    assert r.returncode == 0, r.stderr
+    assert sorted(p.relative_to(d) for p in d.rglob('*')) == before
+    assert (tmp_path/'work'/'cache_32').is_dir() and (tmp_path/'work'/'features.parquet').is_file()
+    from hpa_fastai import run as run_mod
+    monkeypatch.setattr(run_mod.os, 'access', lambda p, mode: False)  # as a read-only copy of the data would answer
+    with pytest.raises(Exception, match='read-only.*--work'): run_mod.work_folder(d)
+
+def test_concurrent_runs_on_one_output(tmp_path):
+    "While another run holds an output, `features` and `cache` on it say so (exit 2); a killed holder's lock is taken over."
+    d = make_synthetic_dataset(tmp_path/'s', n=6, size=32, seed=6, progress=False)
+    hold = ("import sys, time; from hpa_fastai.core import OutputLock; "
+            "[OutputLock(a).__enter__() for a in sys.argv[1:]]; print('locked', flush=True); time.sleep(120)")
+    holder = subprocess.Popen([sys.executable, '-c', hold, str(d/'f.parquet'), str(d/'cache_32')], stdout=subprocess.PIPE, text=True)
+    assert holder.stdout.readline().strip() == 'locked'
+    for cmd in (['features', d, '--out', d/'f.parquet', '--workers', '1'], ['cache', d, '--size', '32', '--workers', '1']):
+        r = run(*cmd)
+        assert r.returncode == 2 and f'another run (pid {holder.pid})' in r.stderr, r.stderr
+    holder.kill(); holder.wait()  # its locks stay behind, stale
+    for cmd in (['features', d, '--out', d/'f.parquet', '--workers', '1'], ['cache', d, '--size', '32', '--workers', '1']):
+        r = run(*cmd); assert r.returncode == 0, r.stderr
+    assert not (d/'f.parquet.lock').exists() and not (d/'cache_32.lock').exists()
