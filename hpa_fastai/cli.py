@@ -12,7 +12,7 @@ import os
 import sys
 import time
 import warnings
-from dataclasses import fields
+from dataclasses import fields, replace
 from pathlib import Path
 
 warnings.filterwarnings('ignore', message='`torch.jit.script` is deprecated')  # raised by an import inside fastai
@@ -29,12 +29,12 @@ from .artifact import CONFIG_FILE, WEIGHTS_FILE
 from .metrics import score_submission
 from .predict import HPAPredictor, read_sample_submission, write_submission
 from .report import write_report
-from .run import TrainSettings, prepare_data, setting_docs, train_hpa
+from .run import TrainSettings, plan_epochs, prepare_data, setting_docs, train_hpa
 from .synth import make_synthetic_dataset
 
 # %% auto #0
-__all__ = ['COMMANDS', 'OPTION_LIMITS', 'synth', 'cache', 'features', 'train_parser', 'train', 'download', 'predict',
-           'class_summary', 'demo', 'experiment', 'check_options', 'error_line', 'main']
+__all__ = ['DEMO_EPOCHS', 'COMMANDS', 'OPTION_LIMITS', 'synth', 'cache', 'features', 'train_parser', 'train', 'download',
+           'predict', 'class_summary', 'demo', 'experiment', 'check_options', 'error_line', 'main']
 
 # %% ../nbs/13_cli.ipynb #261c8dee
 def _workers(n:int|None) -> int:
@@ -213,13 +213,26 @@ def class_summary(labels:pd.DataFrame, # Labels, as from `read_labels`
     df.index.name = 'class'
     return df.reset_index().rename_axis('id')
 
+# %% ../nbs/13_cli.ipynb #12ce2994
+DEMO_EPOCHS = 32  # the main job's epochs where time allows: valid macro-F1 about 0.86 at 0.5 on the default data
+
+def _plan(prep:dict, s:TrainSettings, seconds:float, n_test:int) -> TrainSettings:
+    "`s` with the epochs that fit in `seconds`, planned from a few timed batches; prints the plan."
+    plan = plan_epochs(prep, s, seconds, DEMO_EPOCHS, n_test=n_test)
+    print(f"plan: {plan}")
+    if not plan.fits:
+        print(f"note: this machine fits {plan.epochs} of the {DEMO_EPOCHS} epochs that reach about 0.85 valid macro-F1 in the budget; "
+              f"expect lower scores, or give more time (--minutes) or fixed epochs (--epochs {DEMO_EPOCHS})")
+    return replace(s, epochs=plan.epochs)
+
 # %% ../nbs/13_cli.ipynb #4d8c34ec
 def demo(out:Path=Path('hpa_run'), # Working folder for the dataset, model, predictions and report
          n:int=5000, # Number of labelled synthetic samples
          n_test:int=300, # Number of held-out test samples
          size:int=128, # Side of the training images, in pixels
          synth_size:int=256, # Side of the generated images (drawn at 256 px: 512 matches the competition's files, adds no detail)
-         epochs:int=32, # Training epochs
+         epochs:int=None, # Training epochs; default as many as fit in MINUTES, at most 32
+         minutes:float=10., # Time budget of the whole job, in minutes: the epochs are planned to fit it
          arch:str='resnet_tiny', # Backbone (CPU-sized by default)
          lr:float=1e-2, # Peak learning rate of the one-cycle schedule
          bs:int=64, # Batch size
@@ -242,11 +255,15 @@ def demo(out:Path=Path('hpa_run'), # Working folder for the dataset, model, pred
     print(f"\ngallery: {out/'gallery.png'}\nsummary: {out/'class_summary.csv'}  ({time.time()-t0:.0f} s)\n")
     threads = torch.get_num_threads()
     torch.set_num_threads(_workers(workers))
+    settings = TrainSettings(size=size, epochs=epochs or DEMO_EPOCHS, arch=arch, pretrained=False, lr=lr, bs=bs, ps=0.2, hidden=256,
+                             aug='dihedral', workers=workers, num_workers=0)
+    if epochs is None: settings = _plan(prep, settings, minutes * 60 - (time.time() - t0), n_test)
     t1 = time.time()
-    res = train_hpa(data, out/'model', size=size, epochs=epochs, arch=arch, pretrained=False, lr=lr, bs=bs, ps=0.2,
-                    hidden=256, aug='dihedral', workers=workers, num_workers=0).metrics
+    res = train_hpa(data, out/'model', settings).metrics
     torch.set_num_threads(threads)
-    print(f"\ntrained {arch} at {size} px for {res['epochs']} epochs in {(time.time()-t1)/60:.1f} min (best epoch {res['best_epoch']+1})")
+    ran = json.loads((out/'model'/'run.json').read_text())
+    print(f"\ntrained {arch} at {size} px for {res['epochs']} epochs in {(time.time()-t1)/60:.1f} min (best epoch {res['best_epoch']+1}) "
+          f"on {ran['device']}: {ran['effective_precision']}{', channels-last' if ran['effective_channels_last'] else ''}, {ran['threads']} threads")
     _print_scores(res)
     status = predict(out/'model', data/'test', out/'test_preds.csv', submission=data/'sample_submission.csv',
                      submission_out=out/'submission.csv', tta=True, quiet=True)
@@ -257,7 +274,7 @@ def demo(out:Path=Path('hpa_run'), # Working folder for the dataset, model, pred
           f"{res.get('valid_macro_f1_tta_per_class_cv', float('nan')):.4f} with TTA and per-class thresholds (out of fold)")
     print(f"model:      {out/'model'}  (curves.png, history.csv, f1_table.csv)")
     print(f"submission: {out/'submission.csv'}")
-    print(f"total time: {(time.time()-t0)/60:.1f} min")
+    print(f"total time: {(time.time()-t0)/60:.1f} min" + (f" (budget {minutes:g} min)" if epochs is None else ''))
     print(f"report:     {page}")
     return max(status, 1 if prep['failed'] else 0)
 

@@ -11,6 +11,7 @@ import inspect
 import json
 import math
 import os
+import tempfile
 import re
 import time
 import warnings
@@ -22,6 +23,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import torch
+from fastai.callback.core import Callback, CancelFitException
 from fastai.learner import Learner
 from fastai.torch_core import rank_distrib, set_seed
 
@@ -32,13 +34,14 @@ from .features import N_FEATURES, BioFeatureBlock, FeatureNormaliser, extract_fe
 from .metrics import (apply_thresholds, crossfit_labels, f1_table, fit_thresholds, macro_f1_score, score_thresholds,
                                 threshold_sets)
 from .model import BACKBONES, MultiLabelBCELoss, MultiLabelFocalLoss, hpa_learner, pos_weight_from_frequencies
-from .train import (checkpoint_files, dihedral_tta, distributed, fit_resumable, hpa_metrics, load_weights_file,
-                              speed_callbacks)
+from .train import (checkpoint_files, dihedral_tta, distributed, effective_speed, fit_resumable, hpa_metrics,
+                              load_weights_file, speed_callbacks)
 
 # %% auto #0
 __all__ = ['RESUMABLE_CHANGES', 'work_folder', 'prepare_data', 'make_loss', 'plot_history', 'TrainSettings', 'setting_docs',
            'check_settings', 'run_fingerprint', 'check_resume', 'run_dataloaders', 'run_learner', 'run_lr',
-           'evaluate_valid', 'valid_predictions', 'TrainResult', 'write_outputs', 'train_hpa']
+           'evaluate_valid', 'valid_predictions', 'TrainResult', 'write_outputs', 'train_hpa', 'seconds_per_batch',
+           'EpochPlan', 'plan_epochs']
 
 # %% ../nbs/09_run.ipynb #5f0eacdd
 def work_folder(data, # Dataset folder
@@ -347,13 +350,71 @@ def _train(data, out:Path, s:TrainSettings, progress:bool, cbs, t0:float) -> Tra
     set_seed(s.seed)  # Python's, NumPy's and PyTorch's generators: the same seed gives the same run
     dls, split = run_dataloaders(prep, s)
     learn = run_learner(dls, prep['labels'].iloc[split[0]], s, out)
-    run = dict(asdict(s), data=str(data), out=str(out), fingerprint=fingerprint, lr=run_lr(learn, s, out, resuming))
+    speed = speed_callbacks(s.precision, s.channels_last)
+    run = dict(asdict(s), data=str(data), out=str(out), fingerprint=fingerprint, lr=run_lr(learn, s, out, resuming), **effective_speed(speed))
     if not rank_distrib(): write_atomic(out/'run.json', lambda f: f.write_text(json.dumps(run, indent=1)))
     with distributed(learn):
         fit_resumable(learn, s.epochs, run['lr'], schedule=s.schedule, resume=s.resume, monitor=s.monitor, verbose=progress,
-                      cbs=[*speed_callbacks(s.precision, s.channels_last), *(cbs or [])])
+                      cbs=[*speed, *(cbs or [])])
     if rank_distrib(): return None
     load_weights_file(learn, out/'checkpoints'/'best.safetensors')
     ctx = nullcontext() if progress else learn.no_bar()
     with ctx: evaluation = evaluate_valid(learn, s.tta, prep['labels'].iloc[split[0]])
     return TrainResult(learn, write_outputs(out, learn, s, run, evaluation, prep, split, t0), out)
+
+# %% ../nbs/09_run.ipynb #de47c25e
+class _TimeBatches(Callback):
+    "Time training batches after `skip` warm-up ones; stop the fit after `skip + n`."
+    order = 100
+    def __init__(self, n:int, skip:int): self.n, self.skip, self.times = n, skip, []
+    def before_batch(self):
+        if self.training: self.t0 = time.perf_counter()
+    def after_batch(self):
+        if not self.training: return
+        self.times.append(time.perf_counter() - self.t0)
+        if len(self.times) >= self.skip + self.n: raise CancelFitException()
+
+def seconds_per_batch(learn:Learner, # A run's learner (left as it was: the timed steps are undone)
+                      cbs=(), # The run's speed callbacks (`speed_callbacks`)
+                      n:int=6, # Batches timed
+                      skip:int=2, # Warm-up batches not timed
+                     ) -> float:
+    "Median seconds of one training batch of `learn` (forward, backward, step) with `cbs`."
+    state = {k: v.clone() for k, v in learn.model.state_dict().items()}
+    timer = _TimeBatches(n, skip)
+    n_epoch = math.ceil((n + skip) / max(len(learn.dls.train), 1))  # a small dataset needs several epochs for n + skip batches
+    with learn.no_bar(), learn.no_logging(): learn.fit(n_epoch, 1e-12, cbs=[*cbs, timer])
+    learn.model.load_state_dict(state); learn.opt = None
+    return float(np.median(timer.times[skip:] or timer.times))
+
+@dataclass
+class EpochPlan:
+    "The epochs a run can afford in a time budget, and the measurement behind it."
+    epochs:int # Epochs that fit (at least `min_epochs`, at most `max_epochs`)
+    epoch_seconds:float # Expected seconds of one epoch (training and validation)
+    after_seconds:float # Expected seconds of the work after training
+    budget_seconds:float # Seconds the plan had
+    fits:bool # Whether `max_epochs` fit: False means the run is shorter than it should be
+    def __str__(self):
+        return (f"{self.epochs} epochs of about {self.epoch_seconds:.0f} s ({self.epochs * self.epoch_seconds / 60:.1f} min) "
+                f"+ {self.after_seconds / 60:.1f} min after training, in a budget of {self.budget_seconds / 60:.1f} min")
+
+def plan_epochs(prep:dict, # From `prepare_data`
+                s:TrainSettings, # The run's settings
+                seconds:float, # Time left for training and what follows it
+                max_epochs:int, # Epochs wanted (the plan never exceeds it)
+                min_epochs:int=3, # Fewest epochs worth training
+                n_test:int=0, # Samples predicted with TTA after training
+                fixed_after:float=30., # Seconds after training that do not scale with data (report, export)
+               ) -> EpochPlan:
+    "How many epochs of the run `s` on `prep` fit in `seconds`, from a few timed batches."
+    set_seed(s.seed)
+    dls, split = run_dataloaders(prep, s)
+    with tempfile.TemporaryDirectory() as d:
+        learn = run_learner(dls, prep['labels'].iloc[split[0]], s, Path(d))
+        sec = seconds_per_batch(learn, speed_callbacks(s.precision, s.channels_last))
+    fwd = sec / 3  # a forward pass is about a third of a training step
+    epoch = sec * len(dls.train) + fwd * len(dls.valid)
+    after = 9 * fwd * len(dls.valid) + 8 * fwd * math.ceil(n_test / s.bs) + fixed_after  # valid with and without TTA, the test folder
+    n = int((seconds - after) // epoch)
+    return EpochPlan(max(min_epochs, min(max_epochs, n)), epoch, after, seconds, n >= max_epochs)

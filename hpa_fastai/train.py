@@ -7,6 +7,7 @@ Docs: https://hpa-fastai.github.io/hpa_fastai/train.html.md"""
 # %% ../nbs/06_train.ipynb #beda63d6
 from __future__ import annotations
 import json
+import platform
 import random
 import warnings
 from contextlib import contextmanager
@@ -39,8 +40,8 @@ __all__ = ['CHECKPOINT_FORMAT', 'TTA_AGGS', 'cyclical_lr', 'cyclical_lrs', 'plot
            'set_opt_state', 'save_checkpoint', 'read_checkpoint', 'find_checkpoint', 'load_weights',
            'load_weights_file', 'Checkpoint', 'checkpoint_files', 'ResumeAt', 'HistoryCSV', 'fit_schedule',
            'load_checkpoint', 'keep_history', 'SaveBest', 'fit_resumable', 'StopAfter', 'cpu_bf16_native',
-           'CPUMixedPrecision', 'speed_callbacks', 'aggregate_views', 'DihedralView', 'dihedral_tta',
-           'CPUDistributedDL', 'HPADistributedTrainer', 'distributed']
+           'CPUMixedPrecision', 'speed_callbacks', 'cpu_model', 'effective_speed', 'aggregate_views', 'DihedralView',
+           'dihedral_tta', 'CPUDistributedDL', 'HPADistributedTrainer', 'distributed']
 
 # %% ../nbs/06_train.ipynb #c548067c
 def cyclical_lr(it:int, # Training iteration, counted from 0 over the whole run
@@ -402,6 +403,25 @@ def speed_callbacks(precision:str|None='bf16', # Mixed precision: 'bf16', 'fp16'
     if cuda: amp = [MixedPrecision(amp_mode=AMPMode(precision))] if precision else []
     else: amp = [CPUMixedPrecision()] if precision == 'bf16' and cpu_bf16_native() else []
     return amp + ([ChannelsLast()] if channels_last else [])
+
+# %% ../nbs/06_train.ipynb #42004481
+def cpu_model() -> str:
+    "The CPU's model name (from /proc/cpuinfo on Linux, else the platform's)."
+    try:
+        for line in Path('/proc/cpuinfo').read_text().splitlines():
+            if line.startswith('model name'): return line.split(':', 1)[1].strip()
+    except OSError: pass
+    return platform.processor() or platform.machine()
+
+def effective_speed(cbs, # Callbacks from `speed_callbacks`
+                   ) -> dict:
+    "What training with `cbs` actually runs: precision, channels-last, threads and the device it runs on."
+    mp = [cb for cb in cbs if isinstance(cb, (MixedPrecision, CPUMixedPrecision))]
+    precision = ('bf16' if isinstance(mp[0], CPUMixedPrecision) else str(mp[0].amp_mode.value)) if mp else 'float32'
+    cuda = torch.cuda.is_available()
+    return dict(effective_precision=precision, effective_channels_last=any(isinstance(cb, ChannelsLast) for cb in cbs),
+                threads=torch.get_num_threads(), device=torch.cuda.get_device_name() if cuda else f"CPU: {cpu_model()}",
+                cpu_bf16=cpu_bf16_native())
 
 # %% ../nbs/06_train.ipynb #2da35435
 TTA_AGGS = ('mean', 'max')

@@ -27,4 +27,5 @@ def test_two_cpu_processes(tmp_path):
     # only rank 0 wrote the history and the checkpoints: one header, one row per epoch
     hist = (tmp_path/'model'/'history.csv').read_text().splitlines()
     assert hist[0].startswith('epoch,train_loss,train_macro_f1') and len(hist) == 3
-    assert (tmp_path/'model'/'checkpoints'/'best.pth').exists()
+    ck = tmp_path/'model'/'checkpoints'
+    assert (ck/'best.safetensors').exists() and (ck/'last-0002.safetensors').exists() and not list(ck.glob('*.pth'))
