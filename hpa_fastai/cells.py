@@ -95,6 +95,12 @@ def _check_scores(scores, cells:np.ndarray, k:int) -> np.ndarray:
         raise ValueError(f"Image {k}: scores of shape {s.shape} for {int(cells.max(initial=0))} predicted cells (want one row per cell)")
     return s
 
+def _image_matches(true_cells, true_labels, pred_cells, scores:np.ndarray, iou:float) -> tuple[list, list, np.ndarray]:
+    "For each class, the scores and true-positive flags of one image's predictions; and its true cells per class."
+    ious, y, hit = label_ious(pred_cells, true_cells), _multihot(true_labels, scores.shape[1]), scores > 0
+    tps = [match_class(ious, scores[:, c], y[:, c], iou)[hit[:, c]] for c in range(scores.shape[1])]
+    return [scores[hit[:, c], c] for c in range(scores.shape[1])], tps, y.sum(0)
+
 def per_cell_ap(true_cells, # Label image of the true cells of each image
                 true_labels, # For each image, the class ids of each true cell (a list of lists)
                 pred_cells, # Label image of the predicted cells of each image
@@ -103,16 +109,13 @@ def per_cell_ap(true_cells, # Label image of the true cells of each image
                 class_names=None, # Name of each of the C classes; default their ids
                ) -> pd.DataFrame:
     "Per-class Open Images AP over all images at IoU `iou`, with counts of true and predicted cells; NaN AP where a class has no true cell."
-    found = None
-    for k, (tc, tl, pc, ps) in enumerate(zip(true_cells, true_labels, pred_cells, pred_scores)):
-        ps = _check_scores(ps, pc, k)
-        if found is None: found = [([], [], 0) for _ in range(ps.shape[1])]
-        ious, y = label_ious(pc, tc), _multihot(tl, ps.shape[1])
-        for c, (s, t, n) in enumerate(found):
-            keep = ps[:, c] > 0
-            s.append(ps[keep, c]); t.append(match_class(ious, ps[:, c], y[:, c], iou)[keep]); found[c] = (s, t, n + int(y[:, c].sum()))
-    if found is None: raise ValueError("No images to score")
-    rows = [(average_precision(np.concatenate(s), np.concatenate(t), n), n, sum(map(len, s))) for s, t, n in found]
+    found = [_image_matches(tc, tl, pc, _check_scores(ps, pc, k), iou)
+             for k, (tc, tl, pc, ps) in enumerate(zip(true_cells, true_labels, pred_cells, pred_scores))]
+    if not found: raise ValueError("No images to score")
+    rows = []
+    for c in range(len(found[0][0])):
+        s, t, n = np.concatenate([f[0][c] for f in found]), np.concatenate([f[1][c] for f in found]), int(sum(f[2][c] for f in found))
+        rows.append((average_precision(s, t, n), n, len(s)))
     return pd.DataFrame(rows, columns=['ap', 'n_true', 'n_pred'], index=pd.Index(class_names or range(len(rows)), name='class'))
 
 def cell_map(*args, **kwargs) -> float:
