@@ -19,7 +19,8 @@ from .core import CLASS_NAMES, HPADataError, class_frequencies, labels_to_multih
 # %% auto #0
 __all__ = ['THRESHOLD_GRID', 'f1_scores', 'macro_f1_score', 'macro_f1', 'global_threshold', 'fit_thresholds', 'class_prior',
            'frequency_thresholds', 'apply_thresholds', 'threshold_sets', 'score_thresholds', 'crossfit_labels',
-           'class_scores', 'f1_table', 'threshold_table', 'score_submission']
+           'class_scores', 'f1_table', 'threshold_table', 'score_submission', 'label_ious', 'match_cells',
+           'average_precision', 'match_class', 'per_cell_ap', 'cell_map']
 
 # %% ../nbs/04_metrics.ipynb #e7804b25
 def f1_scores(probs, # (N, C) probabilities
@@ -210,3 +211,96 @@ def score_submission(sub, # Submission CSV (Id, Predicted) or its DataFrame
     true = labels_to_multihot(sol.reset_index())
     seen = (pred + true).sum(0) > 0  # classes absent from both truth and predictions carry no information
     return float(f1_scores(pred[:, seen], true[:, seen])[2].mean())
+
+# %% ../nbs/04_metrics.ipynb #5f7b8418
+def label_ious(pred:np.ndarray, # Label image of predicted cells (1..n, 0 background)
+               true:np.ndarray, # Label image of true cells, same shape
+              ) -> np.ndarray:
+    "(n_pred, n_true) IoU of every cell of `pred` with every cell of `true`."
+    if pred.shape != true.shape: raise ValueError(f"Label images differ in shape: {pred.shape} and {true.shape}")
+    n_p, n_t = int(pred.max(initial=0)), int(true.max(initial=0))
+    joint = np.bincount(pred.ravel().astype(np.int64)*(n_t + 1) + true.ravel(), minlength=(n_p + 1)*(n_t + 1))
+    joint = joint.reshape(n_p + 1, n_t + 1)
+    inter = joint[1:, 1:]
+    return inter/np.maximum(joint.sum(1)[1:, None] + joint.sum(0)[None, 1:] - inter, 1)
+
+def match_cells(ious:np.ndarray, # (n_pred, n_true) IoUs, from `label_ious`
+                iou:float=0.6, # Least IoU of a match
+               ) -> np.ndarray:
+    "(k, 2) pairs (predicted, true) of 0-based cell indices matched one to one, greedily by IoU, at IoU >= `iou`."
+    p, t = np.nonzero(ious >= iou)
+    used_p, used_t, pairs = set(), set(), []
+    for k in np.argsort(-ious[p, t], kind='stable'):
+        if p[k] not in used_p and t[k] not in used_t: used_p.add(p[k]); used_t.add(t[k]); pairs.append((p[k], t[k]))
+    return np.array(pairs, np.int64).reshape(-1, 2)
+
+# %% ../nbs/04_metrics.ipynb #b0afbf71
+def average_precision(scores, # Confidence of each prediction of one class
+                      tp, # Whether each prediction matched a true instance
+                      n_true:int, # Number of true instances of the class
+                     ) -> float:
+    "Open Images AP of predictions with `scores` and true-positive flags `tp` against `n_true` instances (NaN if none)."
+    if n_true == 0: return float('nan')
+    tp = np.asarray(tp, bool)[np.argsort(-np.asarray(scores, np.float64), kind='stable')]
+    hits = np.cumsum(tp)
+    rec, prec = np.r_[0., hits/n_true, 1.], np.r_[0., hits/np.arange(1, len(tp) + 1), 0.]
+    prec = np.maximum.accumulate(prec[::-1])[::-1]
+    step = np.flatnonzero(rec[1:] != rec[:-1]) + 1
+    return float(((rec[step] - rec[step - 1])*prec[step]).sum())
+
+# %% ../nbs/04_metrics.ipynb #eb2c7105
+def match_class(ious:np.ndarray, # (n_pred, n_true) IoUs of one image
+                scores, # (n_pred,) confidence of each predicted cell for the class; 0 or less: not predicted
+                is_true, # (n_true,) whether each true cell carries the class
+                iou:float=0.6, # Least IoU of a match
+               ) -> np.ndarray:
+    "True-positive flag of each predicted cell for one class of one image, matched greedily in decreasing confidence."
+    scores, free = np.asarray(scores, np.float64), np.array(is_true, bool)
+    tp = np.zeros(len(scores), bool)
+    for i in np.argsort(-scores, kind='stable'):
+        if scores[i] <= 0 or not free.any(): break
+        cand = np.where(free, ious[i], -1.)
+        j = int(cand.argmax())
+        if cand[j] >= iou: tp[i], free[j] = True, False
+    return tp
+
+# %% ../nbs/04_metrics.ipynb #b0ef9fc6
+def _multihot(labels, n_classes:int) -> np.ndarray:
+    "(n, `n_classes`) bool from `labels`, one list of class ids per cell."
+    y = np.zeros((len(labels), n_classes), bool)
+    for i, l in enumerate(labels): y[i, list(l)] = True
+    return y
+
+def _check_scores(scores, cells:np.ndarray, k:int) -> np.ndarray:
+    "`scores` of image `k` as an (n_cells, C) float array, checked against its label image `cells`."
+    s = np.asarray(scores, np.float64)
+    if s.ndim != 2 or len(s) != int(cells.max(initial=0)):
+        raise ValueError(f"Image {k}: scores of shape {s.shape} for {int(cells.max(initial=0))} predicted cells (want one row per cell)")
+    return s
+
+def _image_matches(true_cells, true_labels, pred_cells, scores:np.ndarray, iou:float) -> tuple[list, list, np.ndarray]:
+    "For each class, the scores and true-positive flags of one image's predictions; and its true cells per class."
+    ious, y, hit = label_ious(pred_cells, true_cells), _multihot(true_labels, scores.shape[1]), scores > 0
+    tps = [match_class(ious, scores[:, c], y[:, c], iou)[hit[:, c]] for c in range(scores.shape[1])]
+    return [scores[hit[:, c], c] for c in range(scores.shape[1])], tps, y.sum(0)
+
+def per_cell_ap(true_cells, # Label image of the true cells of each image
+                true_labels, # For each image, the class ids of each true cell (a list of lists)
+                pred_cells, # Label image of the predicted cells of each image
+                pred_scores, # For each image, (n_pred_cells, C) confidences; 0 or less: not predicted
+                iou:float=0.6, # Least IoU of a match
+                class_names=None, # Name of each of the C classes; default their ids
+               ) -> pd.DataFrame:
+    "Per-class Open Images AP over all images at IoU `iou`, with counts of true and predicted cells; NaN AP where a class has no true cell."
+    found = [_image_matches(tc, tl, pc, _check_scores(ps, pc, k), iou)
+             for k, (tc, tl, pc, ps) in enumerate(zip(true_cells, true_labels, pred_cells, pred_scores))]
+    if not found: raise ValueError("No images to score")
+    rows = []
+    for c in range(len(found[0][0])):
+        s, t, n = np.concatenate([f[0][c] for f in found]), np.concatenate([f[1][c] for f in found]), int(sum(f[2][c] for f in found))
+        rows.append((average_precision(s, t, n), n, len(s)))
+    return pd.DataFrame(rows, columns=['ap', 'n_true', 'n_pred'], index=pd.Index(class_names or range(len(rows)), name='class'))
+
+def cell_map(*args, **kwargs) -> float:
+    "Mean over classes with true cells of `per_cell_ap` (same arguments): the 2021 competition's score."
+    return float(per_cell_ap(*args, **kwargs)['ap'].mean())

@@ -7,7 +7,7 @@ Docs: https://hpa-fastai.github.io/hpa_fastai/synth.html.md"""
 # %% ../nbs/02_synth.ipynb #fda1be04
 from __future__ import annotations
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from pathlib import Path
 
 import cv2
@@ -15,20 +15,20 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
-from .core import CLASS_NAMES, N_CLASSES, class_frequencies, process_map
-from .data import write_rgby
+from .core import CLASS_NAMES, N_CLASSES, class_frequencies, process_map, write_atomic
+from .data import PNG_PARAMS, write_rgby
 
 # %% auto #0
-__all__ = ['CANVAS', 'GREEN_PATTERNS', 'SynthCell', 'interphase_cell', 'mitotic_cell', 'daughter_cells', 'field_cells',
-           'SynthScene', 'points_in', 'dots', 'lines', 'outline_points', 'curved_paths', 'bridges', 'red_stain',
-           'blue_stain', 'reticulum', 'nuclear_rims', 'yellow_stain', 'nucleoplasm', 'nuclear_membrane', 'nucleoli',
-           'nuclear_bodies', 'nucleoli_fibrillar_center', 'nuclear_speckles', 'endoplasmic_reticulum',
+__all__ = ['CANVAS', 'GREEN_PATTERNS', 'MIN_CELL_AREA', 'SynthCell', 'interphase_cell', 'mitotic_cell', 'daughter_cells',
+           'field_cells', 'SynthScene', 'points_in', 'dots', 'lines', 'outline_points', 'curved_paths', 'bridges',
+           'red_stain', 'blue_stain', 'reticulum', 'nuclear_rims', 'yellow_stain', 'nucleoplasm', 'nuclear_membrane',
+           'nucleoli', 'nuclear_bodies', 'nucleoli_fibrillar_center', 'nuclear_speckles', 'endoplasmic_reticulum',
            'golgi_apparatus', 'peroxisomes', 'endosomes', 'lysosomes', 'intermediate_filaments', 'actin_filaments',
            'focal_adhesion_sites', 'microtubules', 'microtubule_ends', 'cytokinetic_bridge', 'mitotic_spindle',
            'microtubule_organizing_center', 'centrosome', 'plasma_membrane', 'cell_junctions', 'mitochondria',
            'aggresome', 'cytosol', 'cytoplasmic_bodies', 'lipid_droplets', 'rods_rings', 'green_stain', 'synth_sample',
-           'label_probs', 'sample_labels', 'synth_ids', 'make_synthetic_test', 'make_synthetic_dataset',
-           'synth_gallery']
+           'cell_areas', 'class_hosts', 'draw_expression', 'truth_cells', 'synth_field', 'label_probs', 'sample_labels',
+           'synth_ids', 'make_synthetic_test', 'make_synthetic_dataset', 'synth_gallery']
 
 # %% ../nbs/02_synth.ipynb #67ec4153
 CANVAS = 256  # Side, in pixels, of the canvas cells are drawn on before resizing to the output size
@@ -201,6 +201,17 @@ class SynthScene:
         self.border, self.junction = _borders(self.lab)
         self.nucleoli = self._nucleoli_mask()
         self.expression = self.per_cell(np.r_[1., rng.lognormal(0, 0.3, len(cells)-1)])
+        self.expressed = None  # (cells, 28) bool: which cell shows which class (per-cell mode); None: all show all
+
+    @cached_property
+    def mt(self) -> np.ndarray:
+        "(n, 5, 2) microtubule paths, drawn on first use (the red stain) and shared with the green microtubule classes."
+        return _microtubule_paths(self)
+
+    @cached_property
+    def er(self) -> np.ndarray:
+        "Float map of the endoplasmic reticulum, drawn on first use (the yellow stain) and shared with the green ER class."
+        return _er_network(self)
 
     def interphase(self, daughters:bool=False) -> list[SynthCell]:
         "Cells with a nucleus: interphase cells, and daughter cells too if `daughters`."
@@ -211,6 +222,22 @@ class SynthScene:
         lut = np.zeros(256, np.float32)
         lut[1:len(values) + 1] = values
         return cv2.LUT(self.lab, lut)
+
+    @cached_property
+    def territory(self) -> np.ndarray:
+        "uint8 label image of the cells grown 3 pixels into the background: where each cell's green patterns may reach."
+        return np.where(self.lab > 0, self.lab, cv2.dilate(self.lab, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (7, 7))))
+
+    def shows(self, c:SynthCell, cls:int) -> bool:
+        "Whether the per-cell truth makes cell `c` show class `cls`; always False in the default mode."
+        return self.expressed is not None and bool(self.expressed[self.cells.index(c), cls])
+
+    def only_expressing(self, cls:int, img:np.ndarray) -> np.ndarray:
+        "Pattern `img` of class `cls` kept where the cells expressing `cls` reach (all of it in the default mode)."
+        if self.expressed is None: return img
+        lut = np.zeros(256, np.float32)
+        lut[1:len(self.cells) + 1] = self.expressed[:, cls]
+        return img*cv2.LUT(self.territory, lut)
 
     def _nucleoli_mask(self) -> np.ndarray:
         "Float mask of every nucleolus."
@@ -290,7 +317,6 @@ def bridges(sc:SynthScene) -> list[np.ndarray]:
 # %% ../nbs/02_synth.ipynb #c5e2ad2b
 def red_stain(sc:SynthScene) -> np.ndarray:
     "Microtubule channel: radial networks, spindles and bridges over a faint cytoplasm."
-    sc.mt = _microtubule_paths(sc)
     net = lines(sc.mt[::2], 0.42) + lines(sc.mt[1::2], 0.42)  # two layers, so crossings add up
     spindle = [_spindle_paths(sc, c) for c in sc.cells if c.kind == 'mitotic']
     if spindle: net = np.maximum(net, lines(np.concatenate(spindle), 0.9))
@@ -326,10 +352,13 @@ def nuclear_rims(sc:SynthScene, thickness:int=1) -> np.ndarray:
     cv2.polylines(img, [_fix(c.nucleus) for c in sc.interphase(True)], True, 255, thickness, cv2.LINE_AA, _SHIFT)
     return img.astype(np.float32)/255
 
-def yellow_stain(sc:SynthScene) -> np.ndarray:
-    "ER channel: a reticulum through the cytoplasm, densest by the nucleus, plus the nuclear envelope."
+def _er_network(sc:SynthScene) -> np.ndarray:
+    "The ER of `sc` (its `er`): a reticulum through the cytoplasm, densest by the nucleus, plus the nuclear envelope."
     falloff = 0.3 + 0.7*np.exp(-sc.dnuc/(0.4*sc.R))
-    sc.er = sc.cyto*falloff*(0.25 + 0.75*reticulum(sc)) + 0.6*nuclear_rims(sc)
+    return sc.cyto*falloff*(0.25 + 0.75*reticulum(sc)) + 0.6*nuclear_rims(sc)
+
+def yellow_stain(sc:SynthScene) -> np.ndarray:
+    "ER channel: the scene's ER network, at a random brightness per cell."
     return sc.er*sc.per_cell(sc.rng.uniform(0.6, 1., len(sc.cells)))
 
 # %% ../nbs/02_synth.ipynb #93be2927
@@ -512,8 +541,8 @@ def mitochondria(sc):
     return lines(curved_paths(pts, ends, sc.rng, 0.3, 0.2, 4), 0.8)*sc.cyto
 
 def aggresome(sc):
-    "One big irregular blob beside the nucleus of most cells, at the centrosome."
-    cs = [c.centrosome + (c.centrosome - c.nuc_centre)*0.12 for c in sc.interphase() if sc.rng.random() < 0.8]
+    "One big irregular blob beside the nucleus of most cells (of every cell that per-cell truth says shows one)."
+    cs = [c.centrosome + (c.centrosome - c.nuc_centre)*0.12 for c in sc.interphase() if sc.rng.random() < 0.8 or sc.shows(c, 24)]
     if not cs: cs = [sc.interphase(True)[0].centrosome]
     pts = np.repeat(np.array(cs), 3, 0) + sc.rng.normal(0, 1.5, (3*len(cs), 2))
     return dots(pts, sc.rng.uniform(2.5, 4, len(pts)), 1.) + 0.1*sc.cyto
@@ -554,11 +583,11 @@ GREEN_PATTERNS = (nucleoplasm, nuclear_membrane, nucleoli, nucleoli_fibrillar_ce
 _DIFFUSE = (0, 6, 25)  # Patterns that fill a compartment: dimmed beside others so these stay visible
 
 def green_stain(sc:SynthScene, labels) -> np.ndarray:
-    "Protein channel: the patterns of `labels`, each at a random weight, on a faint nonspecific background."
+    "Protein channel: the patterns of `labels`, each at a random weight (in the cells expressing it), on a faint background."
     g = 0.05*sc.cyto*_tex(sc, 0.6, 8)
     for c in labels:
         w = sc.rng.uniform(0.35, 0.6) if c in _DIFFUSE and len(labels) > 1 else sc.rng.uniform(0.65, 1.)
-        g = g + w*GREEN_PATTERNS[c](sc)
+        g = g + w*sc.only_expressing(c, GREEN_PATTERNS[c](sc))
     return g*sc.expression
 
 # %% ../nbs/02_synth.ipynb #e00ed8f5
@@ -581,18 +610,23 @@ def _microscope(stains, rng:np.random.Generator) -> np.ndarray:
     img = cv2.multiply(img, _noise(rng, 0), scale=1/128)  # shot-like noise, x0.8 to x1.2
     return cv2.subtract(cv2.add(img, _noise(rng, 1)), _noise(rng, 2))  # read noise over a dark offset
 
+def _draw_field(labels, size:int, rng, per_cell:bool) -> tuple[np.ndarray, SynthScene]:
+    "The (4, `size`, `size`) uint8 image of a field showing `labels` (cell by cell if `per_cell`), and its scene."
+    labels = _check_labels(labels)
+    rng = np.random.default_rng(rng)
+    sc = SynthScene(rng, field_cells(rng, labels))
+    if per_cell: sc.expressed = draw_expression(sc, labels)
+    r, b, y = red_stain(sc), blue_stain(sc), yellow_stain(sc)
+    img = _microscope([r, green_stain(sc, labels), b, y], rng)
+    interp = cv2.INTER_LINEAR if size > CANVAS else cv2.INTER_AREA
+    return np.stack([cv2.resize(ch, (size, size), interpolation=interp) if size != CANVAS else ch for ch in cv2.split(img)]), sc
+
 def synth_sample(labels, # Class ids shown by the green channel (0..27), e.g. [0, 25]
                  size:int=512, # Side of the square image, in pixels
                  rng:np.random.Generator|int|None=None, # Generator or seed; None draws fresh entropy
                 ) -> np.ndarray:
     "One synthetic field of cells as a (4, `size`, `size`) uint8 array in R, G, B, Y order, green showing `labels`."
-    labels = _check_labels(labels)
-    rng = np.random.default_rng(rng)
-    sc = SynthScene(rng, field_cells(rng, labels))
-    r, b, y = red_stain(sc), blue_stain(sc), yellow_stain(sc)
-    img = _microscope([r, green_stain(sc, labels), b, y], rng)
-    interp = cv2.INTER_LINEAR if size > CANVAS else cv2.INTER_AREA
-    return np.stack([cv2.resize(ch, (size, size), interpolation=interp) if size != CANVAS else ch for ch in cv2.split(img)])
+    return _draw_field(labels, size, rng, per_cell=False)[0]
 
 def _check_labels(labels) -> list[int]:
     "`labels` as a sorted list of unique ints, checking each is a class id."
@@ -600,6 +634,62 @@ def _check_labels(labels) -> list[int]:
     bad = [i for i in labels if not 0 <= i < N_CLASSES]
     if bad: raise ValueError(f"Class ids {bad} are outside 0..{N_CLASSES-1}")
     return labels
+
+# %% ../nbs/02_synth.ipynb #1a21f475
+MIN_CELL_AREA = 50  # Canvas pixels: smaller cell fragments express nothing and are left out of the per-cell truth
+_HOST_KINDS = {11: ('interphase',), 12: ('interphase',), 13: ('interphase',), 24: ('interphase',),
+               16: ('daughter',), 17: ('mitotic',)}
+_NUCLEATED = (0, 1, 2, 3, 4, 5, 7, 14, 15)  # Classes drawn from the nucleus or the centrosome beside it
+
+def cell_areas(sc:SynthScene) -> np.ndarray:
+    "Visible pixels of each cell of `sc` on the canvas."
+    return np.bincount(sc.lab.ravel(), minlength=len(sc.cells) + 1)[1:len(sc.cells) + 1]
+
+def class_hosts(sc:SynthScene, cls:int, # Class id
+               ) -> np.ndarray:
+    "Bool per cell of `sc`: whether it has the structures class `cls` needs (a nucleus, a spindle, a bridge, a neighbour)."
+    kinds = np.array([c.kind for c in sc.cells])
+    if cls == 22: return np.isin(np.arange(1, len(sc.cells) + 1), sc.lab[sc.junction > 0])
+    if cls in _HOST_KINDS: return np.isin(kinds, _HOST_KINDS[cls])
+    return kinds != 'mitotic' if cls in _NUCLEATED else np.ones(len(kinds), bool)
+
+# %% ../nbs/02_synth.ipynb #7cbb8cb5
+def draw_expression(sc:SynthScene, labels, # Class ids of the field
+                    negative=(0.1, 0.4), # Range of the field's share of cells that express none of `labels`
+                    share=(0.3, 0.9), # Range of the share of the other host cells that express each label
+                   ) -> np.ndarray:
+    "(cells, 28) bool: which cells of `sc` express which of `labels`, each label in at least one visible cell."
+    n, rng, visible = len(sc.cells), sc.rng, cell_areas(sc) >= MIN_CELL_AREA
+    neg = rng.random(n) < rng.uniform(*negative)
+    ex = np.zeros((n, N_CLASSES), bool)
+    for c in labels:
+        hosts = class_hosts(sc, c) & visible
+        if not hosts.any(): hosts = visible  # no cell has the structure: the class shows as faint background only
+        pick = hosts if c == 16 else hosts & ~neg & (rng.random(n) < rng.uniform(*share))  # a bridge joins both daughters
+        if not pick.any(): pick[rng.choice(np.flatnonzero(hosts))] = True
+        ex[:, c] = pick
+    return ex
+
+# %% ../nbs/02_synth.ipynb #ce0e3e69
+def truth_cells(sc:SynthScene, size:int, # Side of the output image, in pixels
+               ) -> tuple[np.ndarray, np.ndarray]:
+    "uint16 (`size`, `size`) label image of the visible cells of `sc`, numbered 1.., and their indices in `sc.cells`."
+    lut = np.zeros(256, np.uint16)
+    kept = np.flatnonzero(cell_areas(sc) >= MIN_CELL_AREA)
+    lut[kept + 1] = np.arange(1, len(kept) + 1)
+    lab = cv2.resize(lut[sc.lab], (size, size), interpolation=cv2.INTER_NEAREST_EXACT) if size != CANVAS else lut[sc.lab]
+    present = np.unique(lab)[1:]  # a tiny output can lose a cell: renumber the rest
+    if len(present) < len(kept): lab, kept = np.searchsorted(np.r_[0, present], lab).astype(np.uint16), kept[present - 1]
+    return lab, kept
+
+def synth_field(labels, # Class ids of the field (0..27): each in at least one cell
+                size:int=512, # Side of the square image, in pixels
+                rng:np.random.Generator|int|None=None, # Generator or seed; None draws fresh entropy
+               ) -> tuple[np.ndarray, np.ndarray, list[list[int]]]:
+    "A heterogeneous field: the (4, `size`, `size`) uint8 image, its uint16 cell label image, and each cell's class ids."
+    img, sc = _draw_field(labels, size, rng, per_cell=True)
+    lab, kept = truth_cells(sc, size)
+    return img, lab, [np.flatnonzero(sc.expressed[i]).tolist() for i in kept]
 
 # %% ../nbs/02_synth.ipynb #7126e970
 def label_probs(imbalance:float=0.2, # 0: uniform over classes; 1: the competition's class frequencies
@@ -640,17 +730,32 @@ def synth_ids(n:int, seed:int=0, test:bool=False) -> list[str]:
     return [f"synth{'test' if test else ''}-{seed:04x}-{i:06x}" for i in range(n)]
 
 # %% ../nbs/02_synth.ipynb #6582c8da
-def _write_one(job):
-    "Draw and write one sample; `job` is (folder, sid, labels, size, seed, split, index)."
-    folder, sid, labels, size, seed, split, i = job
-    write_rgby(folder, sid, synth_sample(labels, size, np.random.default_rng([seed, split, i])))
+def _write_png(path:Path, img:np.ndarray):
+    "Write `img` losslessly to PNG `path`, atomically."
+    ok, buf = cv2.imencode('.png', img, PNG_PARAMS)
+    if not ok: raise OSError(f"Could not encode {path}")
+    write_atomic(path, buf.tobytes())
 
-def _write_split(folder:Path, ids, labels, size:int, seed:int, split:int, n_workers:int, progress:bool):
-    "Write the samples `ids` showing `labels` into `folder`, in `n_workers` processes (0: this one)."
-    folder.mkdir(parents=True, exist_ok=True)
-    jobs = [(folder, sid, lab, size, seed, split, i) for i, (sid, lab) in enumerate(zip(ids, labels))]
+def _write_one(job) -> list[tuple]:
+    "Draw and write one sample; `job` is (folder, sid, labels, size, seed, split, index, cells folder or None); its cell rows."
+    folder, sid, labels, size, seed, split, i, cells_dir = job
+    rng = np.random.default_rng([seed, split, i])
+    if cells_dir is None:
+        write_rgby(folder, sid, synth_sample(labels, size, rng))
+        return []
+    img, lab, cells = synth_field(labels, size, rng)
+    write_rgby(folder, sid, img)
+    _write_png(cells_dir/f"{sid}_cells.png", lab)
+    return [(sid, k, ' '.join(map(str, t))) for k, t in enumerate(cells, 1)]
+
+def _write_split(folder:Path, ids, labels, size:int, seed:int, split:int, n_workers:int, progress:bool,
+                 cells_dir:Path|None=None) -> list[tuple]:
+    "Write the samples `ids` showing `labels` into `folder`, in `n_workers` processes (0: this one); the (Id, cell, Target) rows."
+    for d in (folder, cells_dir):
+        if d is not None: d.mkdir(parents=True, exist_ok=True)
+    jobs = [(folder, sid, lab, size, seed, split, i, cells_dir) for i, (sid, lab) in enumerate(zip(ids, labels))]
     bar = dict(total=len(jobs), disable=not progress, desc=f"Writing {folder.name}/", unit='sample')
-    for _ in tqdm(process_map(_write_one, jobs, n_workers, ordered=True, chunksize=8), **bar): pass
+    return [r for rows in tqdm(process_map(_write_one, jobs, n_workers, ordered=True, chunksize=8), **bar) for r in rows]
 
 # %% ../nbs/02_synth.ipynb #5ec2de06
 def _split_labels(n:int, seed:int, split:int, imbalance:float) -> list[list[int]]:
@@ -668,7 +773,12 @@ def _labels_frame(ids, labels) -> pd.DataFrame:
     "The `Id,Target` frame of `ids` with their `labels`."
     return pd.DataFrame({'Id': ids, 'Target': [' '.join(map(str, l)) for l in labels]})
 
-# %% ../nbs/02_synth.ipynb #c7621a46
+def _write_cells_csv(path:Path, rows:list[tuple]):
+    "Write the per-cell truth `rows` (Id, cell, Target; '' for a negative cell) to `path` atomically."
+    df = pd.DataFrame(rows, columns=['Id', 'cell', 'Target'])
+    write_atomic(path, lambda f: df.to_csv(f, index=False))
+
+# %% ../nbs/02_synth.ipynb #8f9f1994
 def make_synthetic_test(out, # Dataset root
                         n:int=200, # Number of test samples
                         size:int=512, # Side of the square images, in pixels
@@ -676,16 +786,18 @@ def make_synthetic_test(out, # Dataset root
                         imbalance:float=0.2, # 0 draws classes uniformly, 1 at the competition's frequencies
                         n_workers:int=0, # Processes writing images; 0 writes in this process
                         progress:bool=True, # Show a progress bar
+                        per_cell:bool=False, # Heterogeneous fields, with their truth in `cells/` and `test_cells.csv`
                        ) -> Path:
     "Write `n` unlabelled samples to `out/test/` with `sample_submission.csv`, and their truth to `test_solution.csv`."
     _check_args(n, size, seed)
     out, ids, labels = Path(out), synth_ids(n, seed, test=True), _split_labels(n, seed, 1, imbalance)
-    _write_split(out/'test', ids, labels, size, seed, 1, n_workers, progress)
+    rows = _write_split(out/'test', ids, labels, size, seed, 1, n_workers, progress, out/'cells' if per_cell else None)
     pd.DataFrame({'Id': ids, 'Predicted': '0'}).to_csv(out/'sample_submission.csv', index=False)
     _labels_frame(ids, labels).to_csv(out/'test_solution.csv', index=False)
+    if per_cell: _write_cells_csv(out/'test_cells.csv', rows)
     return out
 
-# %% ../nbs/02_synth.ipynb #805ca94b
+# %% ../nbs/02_synth.ipynb #619dbb8a
 def make_synthetic_dataset(out, # Dataset root: receives `train/` and `train.csv`
                            n:int=1000, # Number of training samples
                            size:int=512, # Side of the square images, in pixels
@@ -694,13 +806,15 @@ def make_synthetic_dataset(out, # Dataset root: receives `train/` and `train.csv
                            n_test:int=0, # Number of unlabelled samples to write to `test/` as well
                            n_workers:int=0, # Processes writing images; 0 writes in this process
                            progress:bool=True, # Show a progress bar
+                           per_cell:bool=False, # Heterogeneous fields, with their truth in `cells/` and `cells.csv`
                           ) -> Path:
     "Write `n` synthetic samples of `size` pixels to `out/train/` with `out/train.csv`; return `out`."
     _check_args(n, size, seed)
     out, ids, labels = Path(out), synth_ids(n, seed), _split_labels(n, seed, 0, imbalance)
-    _write_split(out/'train', ids, labels, size, seed, 0, n_workers, progress)
+    rows = _write_split(out/'train', ids, labels, size, seed, 0, n_workers, progress, out/'cells' if per_cell else None)
     _labels_frame(ids, labels).to_csv(out/'train.csv', index=False)
-    if n_test: make_synthetic_test(out, n_test, size, seed, imbalance, n_workers, progress)
+    if per_cell: _write_cells_csv(out/'cells.csv', rows)
+    if n_test: make_synthetic_test(out, n_test, size, seed, imbalance, n_workers, progress, per_cell)
     return out
 
 # %% ../nbs/02_synth.ipynb #0bf30c1d
