@@ -27,14 +27,15 @@ from .features import extract_features
 from .experiments import ExperimentConfig, load_config, overrides, read_results, run_experiments, table1, write_tables
 from .artifact import CONFIG_FILE, WEIGHTS_FILE
 from .metrics import score_submission
-from .predict import HPAPredictor, read_sample_submission, write_submission
+from .cells import CELL_METHODS, predict_cells
+from .predict import HPAPredictor, folder_ids, read_sample_submission, write_submission
 from .report import write_report
 from .run import TrainSettings, plan_epochs, prepare_data, setting_docs, train_hpa
 from .synth import make_synthetic_dataset
 
 # %% auto #0
 __all__ = ['DEMO_EPOCHS', 'COMMANDS', 'OPTION_LIMITS', 'synth', 'cache', 'features', 'train_parser', 'train', 'download',
-           'predict', 'class_summary', 'demo', 'experiment', 'check_options', 'error_line', 'main']
+           'predict', 'cells', 'class_summary', 'demo', 'experiment', 'check_options', 'error_line', 'main']
 
 # %% ../nbs/13_cli.ipynb #261c8dee
 def _workers(n:int|None) -> int:
@@ -48,10 +49,13 @@ def synth(out:Path=Path('hpa_synth'), # Folder to write the dataset to (train/ a
           n_test:int=0, # Also write this many unlabelled test samples (test/, sample_submission.csv)
           imbalance:float=0.2, # 0: classes equally likely; 1: the real class frequencies
           workers:int=None, # Processes; default all cores
+          per_cell:store_true=False, # Heterogeneous fields: cells express subsets of the labels; cell truth in cells/ and cells.csv
          ) -> int:
     "Write a synthetic HPA-like dataset of `n` samples of `size` to `out`, in the competition layout."
-    make_synthetic_dataset(out=out, n=n, size=size, seed=seed, n_test=n_test, imbalance=imbalance, n_workers=_workers(workers))
-    print(f"wrote {n} samples of {size}x{size} to {Path(out)/'train'} and labels to {Path(out)/'train.csv'}")
+    make_synthetic_dataset(out=out, n=n, size=size, seed=seed, n_test=n_test, imbalance=imbalance, n_workers=_workers(workers),
+                           per_cell=per_cell)
+    print(f"wrote {n} samples of {size}x{size} to {Path(out)/'train'} and labels to {Path(out)/'train.csv'}"
+          + (f"; cell truth in {Path(out)/'cells'} and {Path(out)/'cells.csv'}" if per_cell else ''))
     return 0
 
 # %% ../nbs/13_cli.ipynb #7bc0af2d
@@ -202,6 +206,34 @@ def predict(model_dir:Path, # Model folder written by `export_learner` (config.j
         print(f"error: {e}", file=sys.stderr); return 2
     return _report(out, len(df), df.attrs['failed'], sub_out)
 
+# %% ../nbs/13_cli.ipynb #727c4a39
+def cells(model_dir:Path, # Model folder written by `train` (config.json + model.safetensors)
+          input_dir:Path, # Folder of `{Id}_{color}.{ext}` images
+          out:Path=Path('cells.csv'), # CSV to write: Id, cell, bounding box, area, border flag, labels and a probability per class
+          submission:Path=None, # Also write the 2021-style submission here
+          method:str='product', # How cells get probabilities: product, crop or image
+          threshold:str=None, # Threshold set stored with the model (per_class, global, ...) or a number
+          work_size:int=256, # Working resolution of the segmentation, in pixels
+          all_classes:store_true=False, # In the submission, every class of every cell with its confidence
+          device:str=None, # Torch device; default the GPU when there is one
+          quiet:store_true=False, # Hide the progress bar
+         ) -> int:
+    "Segment the samples of `input_dir` into cells and label each cell with the model in `model_dir`; write `out` (and a 2021 submission)."
+    check_outputs(dict(out=out, submission=submission), dict(model_config=Path(model_dir)/CONFIG_FILE, model_weights=Path(model_dir)/WEIGHTS_FILE))
+    if method not in CELL_METHODS: raise HPADataError(f"--method must be one of {', '.join(CELL_METHODS)}; got {method!r}")
+    if (why := number_problem('--work-size', work_size, 32, 4096)): raise HPADataError(why)
+    pred = HPAPredictor.load(model_dir, device)
+    ids = folder_ids(input_dir)
+    if not ids: raise HPADataError(f"No samples ({{Id}}_{{color}}.png/.tif/.jpg files) in {input_dir}")
+    res = predict_cells(pred, [Path(input_dir)/i for i in ids], ids, method, _threshold_arg(threshold), work_size,
+                        submission=submission is not None, all_classes=all_classes, progress=not quiet)
+    Path(out).parent.mkdir(parents=True, exist_ok=True)
+    write_atomic(out, lambda f: res.table.to_csv(f, index=False))
+    if submission is not None: write_atomic(submission, lambda f: res.submission.to_csv(f, index=False))
+    print(f"{res.table['Id'].nunique()} sample(s), {len(res.table)} cells: {out}" + (f"; 2021 submission: {submission}" if submission else ''))
+    for sid, err in res.failed.items(): print(f"FAILED {sid}: {err}", file=sys.stderr)
+    return 1 if res.failed else 0
+
 # %% ../nbs/13_cli.ipynb #954c387f
 def class_summary(labels:pd.DataFrame, # Labels, as from `read_labels`
                   seed:int=42, # Seed of the stratified 80/20 split
@@ -314,8 +346,8 @@ def _dry_run(cfg:ExperimentConfig, out:Path) -> int:
     return 0
 
 # %% ../nbs/13_cli.ipynb #42dbae9e
-COMMANDS = dict(synth=synth, download=download, cache=cache, features=features, train=train, predict=predict, experiment=experiment,
-                demo=demo)
+COMMANDS = dict(synth=synth, download=download, cache=cache, features=features, train=train, predict=predict, cells=cells,
+                experiment=experiment, demo=demo)
 
 def _usage() -> str:
     return "usage: hpa-fastai {" + ','.join(COMMANDS) + "} ...\n\n" + '\n'.join(
