@@ -76,7 +76,9 @@ def test_seeded_runs_repeat_and_a_killed_run_resumes_to_the_same_history(data, t
     p = subprocess.Popen([EXE, 'train', str(data), '--out', str(k), *args], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 300
     while time.time() < deadline and p.poll() is None:
-        if (k/'history.csv').exists() and len(pd.read_csv(k/'history.csv')) >= 2: break
+        try:
+            if len(pd.read_csv(k/'history.csv')) >= 2: break
+        except (OSError, pd.errors.EmptyDataError): pass  # not there yet, or its header not written yet
         time.sleep(0.05)
     p.send_signal(signal.SIGKILL); p.wait()
     assert not (k/'metrics.json').exists(), 'the kill came too late to test anything'
@@ -109,15 +111,20 @@ def test_failures_are_retried_once_fixed(tmp_path):
         r = run(*cmd); assert r.returncode == 0 and 'FAILED' not in r.stderr, r.stderr
     assert '6 samples' in r.stdout, r.stdout
 
-def test_bad_label_files_and_ids(tmp_path):
-    "Empty, header-only and path-like-Id label files are one error line naming the file or Id, exit 2."
+def test_bad_label_files_and_ids(tmp_path, capsys):
+    "Empty, header-only and path-like-Id label files are one error line naming the file or Id, exit 2, in every command."
+    from hpa_fastai.cli import main
     d = make_synthetic_dataset(tmp_path/'s', n=4, size=32, seed=5, progress=False)
-    for body, msg in [('', 'is empty'), ('Id,Target\n', 'lists no samples'), ('Id,Target\n../../etc/x,0\n', "'../../etc/x'"),
-                      ('Id,Target\n/etc/passwd,0\n', "'/etc/passwd'")]:
+    cases = [('', 'is empty'), ('Id,Target\n', 'lists no samples'), ('Id,Target\n../../etc/x,0\n', "'../../etc/x'"),
+             ('Id,Target\n/etc/passwd,0\n', "'/etc/passwd'")]
+    (d/'train.csv').write_text(cases[2][0])  # one through the installed command, as a user runs it
+    r = run('cache', d, '--size', '32')
+    assert r.returncode == 2 and r.stderr.startswith('error: ') and r.stderr.count('\n') == 1 and cases[2][1] in r.stderr, r.stderr
+    for body, msg in cases:  # every case and command through the same entry point, in this process
         (d/'train.csv').write_text(body)
         for cmd in (['cache', d, '--size', '32'], ['features', d, '--out', tmp_path/'f.parquet'], ['train', d, *TRAIN]):
-            r = run(*cmd)
-            assert r.returncode == 2 and r.stderr.startswith('error: ') and msg in r.stderr and 'Traceback' not in r.stderr, (cmd, body, r.stderr)
+            rc, err = main([str(a) for a in cmd]), capsys.readouterr().err
+            assert rc == 2 and err.startswith('error: ') and msg in err and 'Traceback' not in err, (cmd, body, err)
 
 def test_work_folder_leaves_the_data_untouched(data, tmp_path, monkeypatch):
     "With --work the cache and features go there and the dataset folder gains nothing; a read-only dataset without it is named."
