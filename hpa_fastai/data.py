@@ -25,64 +25,18 @@ from fasttransform import Transform
 from iterstrat.ml_stratifiers import MultilabelStratifiedKFold, MultilabelStratifiedShuffleSplit
 from tqdm.auto import tqdm
 
-from .core import (CHANNELS, CLASS_NAMES, STAINS, HPADataError, OutputLock, as_multihot, channel_file, check_rgby,
+from .core import (CHANNELS, CLASS_NAMES, STAINS, HPADataError, OutputLock, as_multihot, check_rgby,
                              process_map, read_labels, target_names, write_atomic)
+from .decode import _cache_chunk, _cache_worker_init, jpeg_reduction, open_rgby, read_channel, resize_rgby
+
+_all_ = ['jpeg_reduction', 'read_channel', 'resize_rgby', 'open_rgby']  # decoded in `decode` (numpy and OpenCV only), read from here
 
 # %% auto #0
-__all__ = ['PNG_PARAMS', 'HPA_STATS', 'read_channel', 'resize_rgby', 'open_rgby', 'write_rgby', 'rgby_composite',
-           'show_rgby_panels', 'TensorRGBY', 'channel_stats', 'rgby_aug_transforms', 'dihedral', 'RandomDihedral',
-           'kfold_assignments', 'stratified_split', 'split_counts', 'fold_parts', 'RGBYCache', 'build_cache',
-           'OpenRGBY', 'RGBYImageBlock', 'TargetNames', 'hpa_datablock', 'hpa_split', 'hpa_dataloaders',
-           'class_gallery']
-
-# %% ../nbs/01_data.ipynb #61142516
-_PLANE = dict(red=(2,), green=(1,), blue=(0,), yellow=(2, 1))  # OpenCV's BGR planes holding each stain
-
-def _to_uint8(im:np.ndarray, fn) -> np.ndarray:
-    "Scale `im` (read from `fn`) to uint8: 16-bit by 1/257, floats by their own range."
-    if im.dtype == np.uint8: return im
-    if im.dtype == np.uint16: return np.round(im / 257.).astype(np.uint8)
-    if np.issubdtype(im.dtype, np.floating):
-        hi = float(np.nanmax(im)) if im.size else 0.
-        return np.round(np.clip(np.nan_to_num(im) / (hi if hi > 1 else 1.), 0, 1) * 255).astype(np.uint8)
-    raise HPADataError(f"{fn}: unsupported pixel type {im.dtype}")
-
-def read_channel(fn, # Image file of one stain
-                 color:str, # Stain of the file, one of `CHANNELS`
-                ) -> np.ndarray:
-    "Read the `color` stain of file `fn` as a 2-D uint8 array."
-    im = cv2.imread(str(fn), cv2.IMREAD_UNCHANGED)
-    if im is None: raise HPADataError(f"Cannot read {fn}: the file is unreadable or corrupt")
-    if im.ndim == 3:  # colour file (HPA v18 JPEG): take the plane(s) of its own stain
-        im = im[..., list(_PLANE[color])].astype(np.float32).mean(-1) if len(_PLANE[color]) > 1 else im[..., _PLANE[color][0]]
-        im = np.round(im).astype(np.uint8) if im.dtype != np.uint8 and im.dtype != np.uint16 else im
-    return _to_uint8(im, fn)
-
-# %% ../nbs/01_data.ipynb #f416c61d
-def _check_sizes(ims:list, files:list, stem):
-    "Raise if the channel arrays `ims` of sample `stem` differ in size."
-    shapes = {f.name: im.shape for f, im in zip(files, ims)}
-    if len(set(shapes.values())) > 1:
-        raise HPADataError(f"Sample {stem}: channels differ in size: " + ', '.join(f"{k} {v[1]}x{v[0]}" for k, v in shapes.items()))
-
-def resize_rgby(arr:np.ndarray, # (4, H, W) uint8 array
-                size:int, # Side of the square output, in pixels
-               ) -> np.ndarray:
-    "Resize `arr` to `size` x `size` with area interpolation."
-    if arr.shape[1:] == (size, size): return arr
-    return np.stack([cv2.resize(c, (size, size), interpolation=cv2.INTER_AREA) for c in arr])
-
-def open_rgby(stem, # Sample path without the `_{color}.{ext}` suffix
-              size:int|None=None, # Resize to `size` x `size`; None keeps the files' size
-             ) -> np.ndarray:
-    "Read sample `stem` as a uint8 array of shape (4, H, W), channels R, G, B, Y."
-    files = [channel_file(stem, c) for c in CHANNELS]
-    lack = [c for c, f in zip(CHANNELS, files) if f is None]
-    if lack: raise HPADataError(f"Sample {stem}: missing {', '.join(lack)} channel file(s) ({Path(stem).name}_{{color}}.png/.tif/.jpg)")
-    ims = [read_channel(f, c) for f, c in zip(files, CHANNELS)]
-    _check_sizes(ims, files, stem)
-    arr = np.stack(ims)
-    return resize_rgby(arr, size) if size else arr
+__all__ = ['PNG_PARAMS', 'HPA_STATS', 'write_rgby', 'rgby_composite', 'show_rgby_panels', 'TensorRGBY', 'channel_stats',
+           'rgby_aug_transforms', 'dihedral', 'RandomDihedral', 'kfold_assignments', 'stratified_split', 'split_counts',
+           'fold_parts', 'RGBYCache', 'build_cache', 'OpenRGBY', 'RGBYImageBlock', 'TargetNames', 'hpa_datablock',
+           'hpa_split', 'hpa_dataloaders', 'class_gallery', 'jpeg_reduction', 'read_channel', 'resize_rgby',
+           'open_rgby']
 
 # %% ../nbs/01_data.ipynb #04df3dac
 PNG_PARAMS = (cv2.IMWRITE_PNG_COMPRESSION, 1, cv2.IMWRITE_PNG_STRATEGY, cv2.IMWRITE_PNG_STRATEGY_RLE,
@@ -288,20 +242,6 @@ class RGBYCache:
         if i is None: raise HPADataError(f"Sample {sid} is not in the cache at {self.path}")
         if not self._done[i]: raise HPADataError(f"Sample {self.ids[i]} is not in the cache at {self.path}: it failed or was not built yet")
         return np.array(self._arr[i])
-
-# %% ../nbs/01_data.ipynb #a7e3d6eb
-def _cache_worker_init(path, stems, size):
-    global _CW
-    _CW = dict(arr=np.load(Path(path)/'images.npy', mmap_mode='r+'), stems=stems, size=size)
-
-def _cache_chunk(idxs):
-    "Decode samples `idxs` into the cache; return (written indices, {index: error})."
-    ok, bad = [], {}
-    for i in idxs:
-        try: _CW['arr'][i] = open_rgby(_CW['stems'][i], _CW['size']); ok.append(i)
-        except Exception as e: bad[i] = f"{type(e).__name__}: {e}"
-    _CW['arr'].flush()
-    return ok, bad
 
 # %% ../nbs/01_data.ipynb #27e9bca4
 def _init_cache_files(out:Path, ids:list, size:int, source:str):
