@@ -27,7 +27,7 @@ from tqdm.auto import tqdm
 
 from .core import (CHANNELS, CLASS_NAMES, STAINS, HPADataError, OutputLock, as_multihot, check_rgby,
                              process_map, read_labels, target_names, write_atomic)
-from .decode import _cache_chunk, _cache_worker_init, jpeg_reduction, open_rgby, read_channel, resize_rgby
+from .decode import _cache_chunk, _cache_worker_init, _decode_chunk, jpeg_reduction, open_rgby, read_channel, resize_rgby
 
 _all_ = ['jpeg_reduction', 'read_channel', 'resize_rgby', 'open_rgby']  # decoded in `decode` (numpy and OpenCV only), read from here
 
@@ -257,6 +257,34 @@ def _init_cache_files(out:Path, ids:list, size:int, source:str):
     (out/'ids.txt').write_text('\n'.join(ids))
     (out/'meta.json').write_text(json.dumps(dict(size=size, n=len(ids), source=source, channels=list(CHANNELS))))
 
+# %% ../nbs/01_data.ipynb #1a656617
+def _dask_decoded(client, stem_chunks:list, size:int, window:int|None=None):
+    "(chunk number, {position: pixels}, {position: error}) of each of `stem_chunks` decoded on a Dask `client` (or scheduler address), as they finish."
+    from distributed import Client, as_completed
+    own = not isinstance(client, Client)
+    client = Client(client) if own else client
+    try:
+        window = window or 2 * max(1, sum(client.nthreads().values()))  # tasks in flight: bounds the results held on workers
+        submit = lambda k: client.submit(_decode_chunk, stem_chunks[k], size, pure=False)
+        todo = iter(range(len(stem_chunks)))
+        pending = {submit(k): k for k in [k for _, k in zip(range(window), todo)]}
+        ac = as_completed(list(pending))
+        for fut in ac:
+            k, (ok, bad) = pending.pop(fut), fut.result(); fut.release()
+            nxt = next(todo, None)
+            if nxt is not None: f = submit(nxt); pending[f] = nxt; ac.add(f)
+            yield k, ok, bad
+    finally:
+        if own: client.close()
+
+def _dask_cached(client, out:Path, stems:list, chunks:list, size:int):
+    "Decode the samples of `chunks` on Dask `client` and write them into the cache at `out`: yield (written indices, {index: error})."
+    arr = np.load(out/'images.npy', mmap_mode='r+')
+    for k, ok, bad in _dask_decoded(client, [[stems[i] for i in c] for c in chunks], size):
+        for p, px in ok.items(): arr[chunks[k][p]] = px
+        arr.flush()
+        yield [chunks[k][p] for p in ok], {chunks[k][p]: e for p, e in bad.items()}
+
 # %% ../nbs/01_data.ipynb #5d5b0121
 def _write_failed(out:Path, ids:list, bad:dict):
     "Record the failures `bad` (index -> message) in `out/failed.csv`."
@@ -270,12 +298,13 @@ def build_cache(folder, # Folder of `{Id}_{color}.{ext}` files
                 n_workers:int|None=None, # Processes; default all cores
                 chunk:int=8, # Samples per task
                 progress:bool=True, # Show a progress bar
+                client=None, # Dask `distributed.Client` or scheduler address ('tcp://host:8786'); None decodes locally
                ) -> RGBYCache:
     "Decode samples `ids` of `folder` at `size` into a memory-mapped cache in `out`, resuming unfinished work."
     out, ids = Path(out), [str(i) for i in ids]
-    with OutputLock(out): return _build_cache(folder, ids, out, size, n_workers, chunk, progress)
+    with OutputLock(out): return _build_cache(folder, ids, out, size, n_workers, chunk, progress, client)
 
-def _build_cache(folder, ids:list, out:Path, size:int, n_workers, chunk:int, progress:bool) -> RGBYCache:
+def _build_cache(folder, ids:list, out:Path, size:int, n_workers, chunk:int, progress:bool, client=None) -> RGBYCache:
     "`build_cache` once its folder is locked: decode what is not done yet (failures again: their files may be fixed)."
     _init_cache_files(out, ids, size, str(folder))
     done = np.load(out/'done.npy', mmap_mode='r+')
@@ -283,8 +312,10 @@ def _build_cache(folder, ids:list, out:Path, size:int, n_workers, chunk:int, pro
     chunks = [todo[i:i + chunk].tolist() for i in range(0, len(todo), chunk)]
     stems = [str(Path(folder)/i) for i in ids]
     bad, nw = {}, n_workers or os.cpu_count() or 1
+    results = (_dask_cached(client, out, stems, chunks, size) if client is not None else
+               process_map(_cache_chunk, chunks, nw, initializer=_cache_worker_init, initargs=(out, stems, size)))
     with tqdm(total=len(todo), disable=not progress, desc=f'caching {size}px') as pbar:
-        for ok, b in process_map(_cache_chunk, chunks, nw, initializer=_cache_worker_init, initargs=(out, stems, size)):
+        for ok, b in results:
             done[ok] = True; done.flush(); bad.update(b); pbar.update(len(ok) + len(b))
             if b: _write_failed(out, ids, bad)
     _write_failed(out, ids, bad)

@@ -8,8 +8,11 @@ On the real full-size material in ../shared/data/hpa: the 2 Kaggle full-resoluti
 area resize); the speed-up; and the pixel agreement of the two (mean, 99.9th percentile and max absolute difference
 in grey levels, over the 4 channels at `size`). For PNGs it also times OpenCV's IMREAD_REDUCED_GRAYSCALE flags (which
 decode in full and then shrink) to show whether they gain anything. One OpenCV thread: figures are per core.
+Last, the anonymous memory (RssAnon) of a fresh worker process that decodes one full-size sample, importing the
+decoding from `hpa_fastai.decode` (what cache workers run now) or from `hpa_fastai.data` (before: torch and fastai too),
+and of a Dask worker after a `build_cache(..., client=)` of the 80 real 512 px samples.
 Usage: python scripts/bench_ingest.py [--size 512] [--reps 5]"""
-import argparse, time
+import argparse, subprocess, sys, tempfile, time
 from pathlib import Path
 
 import cv2
@@ -47,6 +50,30 @@ def bench_png_flags(stem:str, size:int, reps:int):
     red = ms(lambda: [cv2.imread(f, cv2.IMREAD_REDUCED_GRAYSCALE_4) for f in files], reps)
     print(f"  PNG {Path(stem).name}: 4 plain decodes {plain:.0f} ms, 4 with IMREAD_REDUCED_GRAYSCALE_4 {red:.0f} ms ({plain / red:.2f}x)")
 
+def rss_anon_mb() -> float:
+    "RssAnon of this process, in MB (Linux)."
+    line = next(l for l in open('/proc/self/status') if l.startswith('RssAnon:'))
+    return int(line.split()[1]) / 1024
+
+def worker_rss(stem:str, size:int):
+    "RssAnon of a fresh process decoding `stem` with `open_rgby` imported from each module, and of a Dask cache worker."
+    for mod in ('hpa_fastai.decode', 'hpa_fastai.data'):
+        code = (f"import sys; from {mod} import open_rgby; open_rgby({stem!r}, {size}); "
+                "l = next(l for l in open('/proc/self/status') if l.startswith('RssAnon:')); "
+                "print(int(l.split()[1]) / 1024, 'torch' in sys.modules)")
+        mb, torch = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True, check=True).stdout.split()
+        print(f"worker decoding with {mod}: RssAnon {float(mb):.0f} MB (torch imported: {torch})")
+    try: import distributed
+    except ImportError: return print("distributed not installed: no Dask worker figure")
+    from hpa_fastai.core import find_hpa_data, read_labels
+    from hpa_fastai.data import build_cache
+    hpa = find_hpa_data(); ids = read_labels(hpa/'train_sample.csv')['Id']
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=True, dashboard_address=None) as cl, \
+         distributed.Client(cl) as client, tempfile.TemporaryDirectory() as t:
+        build_cache(hpa/'train_sample', ids, Path(t)/'c', size=size, progress=False, client=client)
+        (mb, torch), = client.run(lambda: (rss_anon_mb(), 'torch' in sys.modules)).values()
+        print(f"Dask worker after caching {len(ids)} samples at {size} px: RssAnon {mb:.0f} MB (torch imported: {torch})")
+
 def main(size:int, reps:int):
     hpa = find_hpa_data()
     if hpa is None: raise SystemExit("SKIP: the real HPA material (../shared/data/hpa) is absent")
@@ -58,6 +85,7 @@ def main(size:int, reps:int):
     for ext in ('.png', '.jpg'):
         full, fast = [sum(x[i] for x in res if x[0] == ext) for i in (1, 2)]
         print(f"all {ext[1:].upper()} samples: {full / fast:.2f}x ({full:.0f} -> {fast:.0f} ms for {sum(x[0] == ext for x in res)} samples)")
+    worker_rss(jpgs[-1], size)
 
 if __name__ == '__main__':
     p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
