@@ -45,7 +45,7 @@ def test_dask_equals_local(tmp_path, cluster):
     src = tmp_path/'src'; src.mkdir(); ids = make_folder(src)
     local = build_cache(src, ids, tmp_path/'local', size=32, n_workers=1, chunk=3, progress=False)
     with distributed.Client(cluster) as client:
-        on_client = build_cache(src, ids, tmp_path/'client', size=32, chunk=2, progress=False, client=client)
+        build_cache(src, ids, tmp_path/'client', size=32, chunk=2, progress=False, client=client)
         in_workers = client.run(lambda: sorted({'torch', 'fastai', 'fastcore'} & set(sys.modules)))
     build_cache(src, ids, tmp_path/'address', size=32, chunk=4, progress=False, client=cluster.scheduler_address)
     assert local.done.tolist() == [i not in ('bad', 'gone') for i in ids]
