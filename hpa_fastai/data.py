@@ -25,64 +25,18 @@ from fasttransform import Transform
 from iterstrat.ml_stratifiers import MultilabelStratifiedKFold, MultilabelStratifiedShuffleSplit
 from tqdm.auto import tqdm
 
-from .core import (CHANNELS, CLASS_NAMES, STAINS, HPADataError, OutputLock, as_multihot, channel_file, check_rgby,
+from .core import (CHANNELS, CLASS_NAMES, STAINS, HPADataError, OutputLock, as_multihot, check_rgby,
                              process_map, read_labels, target_names, write_atomic)
+from .decode import _cache_chunk, _cache_worker_init, _decode_chunk, jpeg_reduction, open_rgby, read_channel, resize_rgby
+
+_all_ = ['jpeg_reduction', 'read_channel', 'resize_rgby', 'open_rgby']  # decoded in `decode` (numpy and OpenCV only), read from here
 
 # %% auto #0
-__all__ = ['PNG_PARAMS', 'HPA_STATS', 'read_channel', 'resize_rgby', 'open_rgby', 'write_rgby', 'rgby_composite',
-           'show_rgby_panels', 'TensorRGBY', 'channel_stats', 'rgby_aug_transforms', 'dihedral', 'RandomDihedral',
-           'kfold_assignments', 'stratified_split', 'split_counts', 'fold_parts', 'RGBYCache', 'build_cache',
-           'OpenRGBY', 'RGBYImageBlock', 'TargetNames', 'hpa_datablock', 'hpa_split', 'hpa_dataloaders',
-           'class_gallery']
-
-# %% ../nbs/01_data.ipynb #61142516
-_PLANE = dict(red=(2,), green=(1,), blue=(0,), yellow=(2, 1))  # OpenCV's BGR planes holding each stain
-
-def _to_uint8(im:np.ndarray, fn) -> np.ndarray:
-    "Scale `im` (read from `fn`) to uint8: 16-bit by 1/257, floats by their own range."
-    if im.dtype == np.uint8: return im
-    if im.dtype == np.uint16: return np.round(im / 257.).astype(np.uint8)
-    if np.issubdtype(im.dtype, np.floating):
-        hi = float(np.nanmax(im)) if im.size else 0.
-        return np.round(np.clip(np.nan_to_num(im) / (hi if hi > 1 else 1.), 0, 1) * 255).astype(np.uint8)
-    raise HPADataError(f"{fn}: unsupported pixel type {im.dtype}")
-
-def read_channel(fn, # Image file of one stain
-                 color:str, # Stain of the file, one of `CHANNELS`
-                ) -> np.ndarray:
-    "Read the `color` stain of file `fn` as a 2-D uint8 array."
-    im = cv2.imread(str(fn), cv2.IMREAD_UNCHANGED)
-    if im is None: raise HPADataError(f"Cannot read {fn}: the file is unreadable or corrupt")
-    if im.ndim == 3:  # colour file (HPA v18 JPEG): take the plane(s) of its own stain
-        im = im[..., list(_PLANE[color])].astype(np.float32).mean(-1) if len(_PLANE[color]) > 1 else im[..., _PLANE[color][0]]
-        im = np.round(im).astype(np.uint8) if im.dtype != np.uint8 and im.dtype != np.uint16 else im
-    return _to_uint8(im, fn)
-
-# %% ../nbs/01_data.ipynb #f416c61d
-def _check_sizes(ims:list, files:list, stem):
-    "Raise if the channel arrays `ims` of sample `stem` differ in size."
-    shapes = {f.name: im.shape for f, im in zip(files, ims)}
-    if len(set(shapes.values())) > 1:
-        raise HPADataError(f"Sample {stem}: channels differ in size: " + ', '.join(f"{k} {v[1]}x{v[0]}" for k, v in shapes.items()))
-
-def resize_rgby(arr:np.ndarray, # (4, H, W) uint8 array
-                size:int, # Side of the square output, in pixels
-               ) -> np.ndarray:
-    "Resize `arr` to `size` x `size` with area interpolation."
-    if arr.shape[1:] == (size, size): return arr
-    return np.stack([cv2.resize(c, (size, size), interpolation=cv2.INTER_AREA) for c in arr])
-
-def open_rgby(stem, # Sample path without the `_{color}.{ext}` suffix
-              size:int|None=None, # Resize to `size` x `size`; None keeps the files' size
-             ) -> np.ndarray:
-    "Read sample `stem` as a uint8 array of shape (4, H, W), channels R, G, B, Y."
-    files = [channel_file(stem, c) for c in CHANNELS]
-    lack = [c for c, f in zip(CHANNELS, files) if f is None]
-    if lack: raise HPADataError(f"Sample {stem}: missing {', '.join(lack)} channel file(s) ({Path(stem).name}_{{color}}.png/.tif/.jpg)")
-    ims = [read_channel(f, c) for f, c in zip(files, CHANNELS)]
-    _check_sizes(ims, files, stem)
-    arr = np.stack(ims)
-    return resize_rgby(arr, size) if size else arr
+__all__ = ['PNG_PARAMS', 'HPA_STATS', 'write_rgby', 'rgby_composite', 'show_rgby_panels', 'TensorRGBY', 'channel_stats',
+           'rgby_aug_transforms', 'dihedral', 'RandomDihedral', 'kfold_assignments', 'stratified_split', 'split_counts',
+           'fold_parts', 'RGBYCache', 'build_cache', 'OpenRGBY', 'RGBYImageBlock', 'TargetNames', 'hpa_datablock',
+           'hpa_split', 'hpa_dataloaders', 'class_gallery', 'jpeg_reduction', 'read_channel', 'resize_rgby',
+           'open_rgby']
 
 # %% ../nbs/01_data.ipynb #04df3dac
 PNG_PARAMS = (cv2.IMWRITE_PNG_COMPRESSION, 1, cv2.IMWRITE_PNG_STRATEGY, cv2.IMWRITE_PNG_STRATEGY_RLE,
@@ -289,20 +243,6 @@ class RGBYCache:
         if not self._done[i]: raise HPADataError(f"Sample {self.ids[i]} is not in the cache at {self.path}: it failed or was not built yet")
         return np.array(self._arr[i])
 
-# %% ../nbs/01_data.ipynb #a7e3d6eb
-def _cache_worker_init(path, stems, size):
-    global _CW
-    _CW = dict(arr=np.load(Path(path)/'images.npy', mmap_mode='r+'), stems=stems, size=size)
-
-def _cache_chunk(idxs):
-    "Decode samples `idxs` into the cache; return (written indices, {index: error})."
-    ok, bad = [], {}
-    for i in idxs:
-        try: _CW['arr'][i] = open_rgby(_CW['stems'][i], _CW['size']); ok.append(i)
-        except Exception as e: bad[i] = f"{type(e).__name__}: {e}"
-    _CW['arr'].flush()
-    return ok, bad
-
 # %% ../nbs/01_data.ipynb #27e9bca4
 def _init_cache_files(out:Path, ids:list, size:int, source:str):
     "Create the cache files in `out`, or check that an existing cache matches `ids` and `size`."
@@ -317,6 +257,34 @@ def _init_cache_files(out:Path, ids:list, size:int, source:str):
     (out/'ids.txt').write_text('\n'.join(ids))
     (out/'meta.json').write_text(json.dumps(dict(size=size, n=len(ids), source=source, channels=list(CHANNELS))))
 
+# %% ../nbs/01_data.ipynb #1a656617
+def _dask_decoded(client, stem_chunks:list, size:int, window:int|None=None):
+    "(chunk number, {position: pixels}, {position: error}) of each of `stem_chunks` decoded on a Dask `client` (or scheduler address), as they finish."
+    from distributed import Client, as_completed
+    own = not isinstance(client, Client)
+    client = Client(client) if own else client
+    try:
+        window = window or 2 * max(1, sum(client.nthreads().values()))  # tasks in flight: bounds the results held on workers
+        submit = lambda k: client.submit(_decode_chunk, stem_chunks[k], size, pure=False)
+        todo = iter(range(len(stem_chunks)))
+        pending = {submit(k): k for k in [k for _, k in zip(range(window), todo)]}
+        ac = as_completed(list(pending))
+        for fut in ac:
+            k, (ok, bad) = pending.pop(fut), fut.result(); fut.release()
+            nxt = next(todo, None)
+            if nxt is not None: f = submit(nxt); pending[f] = nxt; ac.add(f)
+            yield k, ok, bad
+    finally:
+        if own: client.close()
+
+def _dask_cached(client, out:Path, stems:list, chunks:list, size:int):
+    "Decode the samples of `chunks` on Dask `client` and write them into the cache at `out`: yield (written indices, {index: error})."
+    arr = np.load(out/'images.npy', mmap_mode='r+')
+    for k, ok, bad in _dask_decoded(client, [[stems[i] for i in c] for c in chunks], size):
+        for p, px in ok.items(): arr[chunks[k][p]] = px
+        arr.flush()
+        yield [chunks[k][p] for p in ok], {chunks[k][p]: e for p, e in bad.items()}
+
 # %% ../nbs/01_data.ipynb #5d5b0121
 def _write_failed(out:Path, ids:list, bad:dict):
     "Record the failures `bad` (index -> message) in `out/failed.csv`."
@@ -330,12 +298,13 @@ def build_cache(folder, # Folder of `{Id}_{color}.{ext}` files
                 n_workers:int|None=None, # Processes; default all cores
                 chunk:int=8, # Samples per task
                 progress:bool=True, # Show a progress bar
+                client=None, # Dask `distributed.Client` or scheduler address ('tcp://host:8786'); None decodes locally
                ) -> RGBYCache:
     "Decode samples `ids` of `folder` at `size` into a memory-mapped cache in `out`, resuming unfinished work."
     out, ids = Path(out), [str(i) for i in ids]
-    with OutputLock(out): return _build_cache(folder, ids, out, size, n_workers, chunk, progress)
+    with OutputLock(out): return _build_cache(folder, ids, out, size, n_workers, chunk, progress, client)
 
-def _build_cache(folder, ids:list, out:Path, size:int, n_workers, chunk:int, progress:bool) -> RGBYCache:
+def _build_cache(folder, ids:list, out:Path, size:int, n_workers, chunk:int, progress:bool, client=None) -> RGBYCache:
     "`build_cache` once its folder is locked: decode what is not done yet (failures again: their files may be fixed)."
     _init_cache_files(out, ids, size, str(folder))
     done = np.load(out/'done.npy', mmap_mode='r+')
@@ -343,8 +312,10 @@ def _build_cache(folder, ids:list, out:Path, size:int, n_workers, chunk:int, pro
     chunks = [todo[i:i + chunk].tolist() for i in range(0, len(todo), chunk)]
     stems = [str(Path(folder)/i) for i in ids]
     bad, nw = {}, n_workers or os.cpu_count() or 1
+    results = (_dask_cached(client, out, stems, chunks, size) if client is not None else
+               process_map(_cache_chunk, chunks, nw, initializer=_cache_worker_init, initargs=(out, stems, size)))
     with tqdm(total=len(todo), disable=not progress, desc=f'caching {size}px') as pbar:
-        for ok, b in process_map(_cache_chunk, chunks, nw, initializer=_cache_worker_init, initargs=(out, stems, size)):
+        for ok, b in results:
             done[ok] = True; done.flush(); bad.update(b); pbar.update(len(ok) + len(b))
             if b: _write_failed(out, ids, bad)
     _write_failed(out, ids, bad)
