@@ -73,10 +73,11 @@ def cache(data:Path, # Dataset folder: train.csv beside train/ (or beside the im
           workers:int=None, # Processes; default all cores
           labels:str='train.csv', # Label file, relative to DATA
           images:str=None, # Image folder, relative to DATA; default train/ if present, else DATA
+          scheduler:str=None, # Dask scheduler address (tcp://host:8786) to decode on a cluster instead (workers must see DATA)
          ) -> int:
     "Decode the labelled samples of `data` once into a memory-mapped cache of `size` (resumable)."
     lay = HPALayout(data, train_csv=labels, train_dir=images, check=False)
-    c = build_cache(lay.train_dir, lay.labels['Id'], out or Path(data)/f"cache_{size}", size=size, n_workers=workers)
+    c = build_cache(lay.train_dir, lay.labels['Id'], out or Path(data)/f"cache_{size}", size=size, n_workers=workers, client=scheduler)
     print(c)
     return _report_failed(c)
 

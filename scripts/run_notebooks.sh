@@ -14,6 +14,7 @@ for nb in "$@"; do
   echo "== $nb"
   nbdev-test "$nb" --flags "$flags" --save || { echo "FAILED: $nb (left as it was)"; fail=1; }
 done
+python tools/shrink_outputs.py "$@"
 nbdev-clean
 python tools/make_readme.py
 for nb in "$@"; do

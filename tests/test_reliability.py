@@ -152,3 +152,12 @@ def test_concurrent_runs_on_one_output(tmp_path):
     for cmd in (['features', d, '--out', d/'f.parquet', '--workers', '1'], ['cache', d, '--size', '32', '--workers', '1']):
         r = run(*cmd); assert r.returncode == 0, r.stderr
     assert not (d/'f.parquet.lock').exists() and not (d/'cache_32.lock').exists()
+
+def test_sample_submission_ids_that_name_paths(data, model, tmp_path, capsys):
+    "A sample submission whose Ids name paths is refused, naming them, before anything is read or written."
+    from hpa_fastai.cli import main
+    sample = tmp_path/'sample.csv'; sample.write_text('Id,Predicted\n../../etc/passwd,0\n')
+    rc = main(['predict', str(model), str(data/'test'), '--out', str(tmp_path/'p.csv'), '--submission', str(sample), '--quiet'])
+    err = capsys.readouterr().err
+    assert rc == 2 and "'../../etc/passwd'" in err and err.count('\n') == 1, err
+    assert not (tmp_path/'p.csv').exists()
