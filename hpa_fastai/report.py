@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .core import CLASS_NAMES, HPADataError, HPALayout, as_multihot, labels_to_multihot, target_to_multihot
+from .core import CLASS_NAMES, HPADataError, HPALayout, as_multihot, labels_to_multihot, target_to_multihot, write_atomic
 from .data import open_rgby, resize_rgby, rgby_composite
 from .artifact import read_artifact_config
 from .metrics import apply_thresholds, class_scores, threshold_table
@@ -233,7 +233,8 @@ def cam_samples(ids, # Sample Ids
 # %% ../nbs/10_report.ipynb #ccbbd197
 def _html_table(df:pd.DataFrame, digits:int=3) -> str:
     "`df` as an HTML table with floats rounded to `digits`."
-    return df.to_html(float_format=lambda v: f"{v:.{digits}f}", na_rep='', border=0, classes='tbl')
+    fmt = lambda v: f"{v:.0f}" if float(v).is_integer() and abs(v) >= 1 else f"{v:.{digits}f}"  # counts without decimals
+    return df.to_html(float_format=fmt, na_rep='', border=0, classes='tbl')
 
 def _html_page(title:str, parts:list[str]) -> str:
     "A self-contained HTML page of `parts` (HTML snippets) under `title`."
@@ -253,10 +254,16 @@ def _summary_section(run:dict, metrics:dict, tsets_scores:pd.DataFrame|None) -> 
     "HTML of the run's scores and settings."
     keys = [k for k in metrics if k.startswith('valid_macro_f1')] + ['epochs', 'best_epoch', 'lr', 'n_train', 'n_valid', 'minutes']
     scores = pd.DataFrame({'value': [metrics[k] for k in keys if k in metrics]}, index=[k for k in keys if k in metrics])
-    parts = ["<h2>Summary</h2>", _html_table(scores, 4)]
+    ran = (f"<p>Trained {run.get('arch', '')} at {run.get('size', '')} px on {html.escape(str(run['device']))}: "
+           f"{run['effective_precision']}{', channels-last' if run.get('effective_channels_last') else ''}, {run['threads']} threads.</p>"
+           if 'device' in run else '')
+    parts = ["<h2>Summary</h2>", ran, _html_table(scores, 4)]
     if tsets_scores is not None: parts += ["<h3>Threshold sets</h3>", _html_table(tsets_scores, 4)]
-    if run: parts += ["<h3>Settings (run.json)</h3>", _html_table(pd.DataFrame({'value': [str(v) for v in run.values()]}, index=list(run)))]
     return parts
+
+def _settings_section(run:dict) -> list[str]:
+    "HTML of every setting of the run (`run.json`)."
+    return ["<h2>Settings (run.json)</h2>", _html_table(pd.DataFrame({'value': [str(v) for v in run.values()]}, index=list(run)))] if run else []
 
 def _image_sections(model_dir:Path, folder:Path, out:Path, ids, probs, targs, thr, n_errors:int, cam_ids) -> list[str]:
     "HTML of the confident errors and the Grad-CAM maps, read from image folder `folder`."
@@ -313,6 +320,7 @@ def write_report(model_dir, # Model folder written by `train_hpa`
     else:
         cam_ids = cam_samples(ids, probs, targs, n_cam) if cam_ids is None else [str(i) for i in cam_ids]
         parts += _image_sections(model_dir, folder, out, ids, probs, targs, thr, n_errors, cam_ids)
+    parts += _settings_section(run)
     page = out/'report.html'
-    page.write_text(_html_page(f"hpa_fastai report: {model_dir.name}", parts))
+    write_atomic(page, lambda f: f.write_text(_html_page(f"hpa_fastai report: {model_dir.name}", parts)))
     return page
