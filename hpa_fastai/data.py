@@ -446,14 +446,16 @@ def batch(self:RGBYCache, rows, # Row numbers of the samples (not Ids)
     return np.asarray(self._arr[rows])
 
 # %% ../nbs/01_data.ipynb #559e0ad8
-def _take(t:torch.Tensor, idx): return t[torch.as_tensor(idx)]
-
 def _gather_rgby(cache:RGBYCache, rows:np.ndarray, idx): return TensorRGBY(torch.from_numpy(cache.batch(rows[idx])))
 
-def _stacked_column(tl) -> partial:
-    "Every item of the `TfmdLists` `tl` through its transforms, stacked once; indexed per batch."
-    xs = [tl[i] for i in range(len(tl))]
-    return partial(_take, retain_type(torch.stack(xs), xs[0]))
+class _MemoColumn:
+    "The items of the `TfmdLists` `tl` through its transforms, each computed on first use and kept; stacked per batch."
+    def __init__(self, tl): self.tl, self.done = tl, {}
+    def __call__(self, idx):
+        for i in idx:
+            if i not in self.done: self.done[i] = self.tl[i]
+        xs = [self.done[i] for i in idx]
+        return retain_type(torch.stack(xs), xs[0])
 
 def _cache_rows(tl, op:OpenRGBY) -> np.ndarray|None:
     "Cache rows of the items of `tl` read by `op`, or None when some are not cached at the size `op` wants."
@@ -461,8 +463,7 @@ def _cache_rows(tl, op:OpenRGBY) -> np.ndarray|None:
     if c is None or op.size not in (None, c.size): return None
     pre = tl.tfms.fs[:tl.tfms.fs.index(op)]
     items = tl.items
-    get = items.iloc.__getitem__ if isinstance(items, pd.DataFrame) else items.__getitem__
-    stems = [get(i) for i in range(len(items))]
+    stems = items.to_dict('records') if isinstance(items, pd.DataFrame) else list(items)  # rows as dicts: `ColReader` reads them, fast
     for f in pre: stems = [f(o) for o in stems]
     if any(isinstance(o, (np.ndarray, torch.Tensor)) for o in stems): return None
     rows = np.array([c.index.get(Path(str(o)).name, -1) for o in stems], dtype=np.int64)
@@ -476,7 +477,7 @@ def batch_columns(dsets, # A fastai `Datasets` whose image column is opened by `
     cols = []
     for tl in tls:
         op = next((f for f in tl.tfms.fs if isinstance(f, OpenRGBY)), None)
-        if op is None: cols.append(_stacked_column(tl)); continue
+        if op is None: cols.append(_MemoColumn(tl)); continue
         rows = _cache_rows(tl, op)
         if rows is None: return None
         cols.append(partial(_gather_rgby, op.cache, rows))
