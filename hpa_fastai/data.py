@@ -8,6 +8,7 @@ Docs: https://hpa-fastai.github.io/hpa_fastai/data.html.md"""
 from __future__ import annotations
 import json
 import os
+from functools import partial
 from pathlib import Path
 
 import cv2
@@ -16,12 +17,14 @@ import numpy as np
 import pandas as pd
 import torch
 from fastai.data.block import DataBlock, MultiCategoryBlock, TransformBlock
-from fastai.data.core import DataLoaders
-from fastai.data.transforms import ColReader, IndexSplitter, IntToFloatTensor, Normalize
+from fastai.data.core import DataLoaders, TfmdDL
+from fastai.data.transforms import ColReader, IndexSplitter, IntToFloatTensor, Normalize, ToTensor
 from fastai.torch_core import show_image
 from fastai.vision.augment import Brightness, Contrast, Dihedral, RandTransform, Rotate, Zoom, setup_aug_tfms
 from fastai.vision.core import TensorImage
-from fasttransform import Transform
+from fastcore.basics import patch
+from fastcore.foundation import L
+from fasttransform import Transform, retain_type
 from iterstrat.ml_stratifiers import MultilabelStratifiedKFold, MultilabelStratifiedShuffleSplit
 from tqdm.auto import tqdm
 
@@ -35,8 +38,8 @@ _all_ = ['jpeg_reduction', 'read_channel', 'resize_rgby', 'open_rgby']  # decode
 __all__ = ['PNG_PARAMS', 'HPA_STATS', 'write_rgby', 'rgby_composite', 'show_rgby_panels', 'TensorRGBY', 'channel_stats',
            'rgby_aug_transforms', 'dihedral', 'RandomDihedral', 'kfold_assignments', 'stratified_split', 'split_counts',
            'fold_parts', 'RGBYCache', 'build_cache', 'OpenRGBY', 'RGBYImageBlock', 'TargetNames', 'hpa_datablock',
-           'hpa_split', 'hpa_dataloaders', 'class_gallery', 'jpeg_reduction', 'read_channel', 'resize_rgby',
-           'open_rgby']
+           'hpa_split', 'hpa_dataloaders', 'batch_columns', 'CachedBatchDL', 'class_gallery', 'jpeg_reduction',
+           'read_channel', 'resize_rgby', 'open_rgby']
 
 # %% ../nbs/01_data.ipynb #04df3dac
 PNG_PARAMS = (cv2.IMWRITE_PNG_COMPRESSION, 1, cv2.IMWRITE_PNG_STRATEGY, cv2.IMWRITE_PNG_STRATEGY_RLE,
@@ -394,12 +397,76 @@ def hpa_dataloaders(folder, # Folder of `{Id}_{color}.{ext}` files
                     stats=HPA_STATS, # Normalisation (mean, std)
                     valid_idx=None, # Row numbers of the validation samples; default from `hpa_split`
                     feature_block:TransformBlock|None=None, # Second input block, e.g. `features.BioFeatureBlock`
+                    fast:bool=False, # Gather whole batches from `cache` in one step (`CachedBatchDL`) instead of item by item
                     **kwargs, # Passed to `DataBlock.dataloaders` (num_workers, device, ...)
                    ) -> DataLoaders:
     "`DataLoaders` for the samples of `labels` in `folder`, with a multilabel-stratified validation set."
     df = labels if isinstance(labels, pd.DataFrame) else read_labels(labels)
     if valid_idx is None: valid_idx = hpa_split(df, valid_pct, fold, n_splits, seed)[1]
+    if fast: kwargs['dl_type'] = CachedBatchDL
     return hpa_datablock(folder, valid_idx, size, cache, aug, stats, feature_block).dataloaders(df, bs=bs, **kwargs)
+
+# %% ../nbs/01_data.ipynb #0ab5161d
+@patch
+def batch(self:RGBYCache, rows, # Row numbers of the samples (not Ids)
+         ) -> np.ndarray:
+    "Pixels of the samples at `rows`, (len(rows), 4, S, S) uint8, in one read."
+    self._open()
+    rows = np.asarray(rows, dtype=np.int64)
+    if not self._done[rows].all(): raise HPADataError(f"Some of rows {rows.tolist()[:5]}... are not in the cache at {self.path}")
+    return np.asarray(self._arr[rows])
+
+# %% ../nbs/01_data.ipynb #559e0ad8
+def _gather_rgby(cache:RGBYCache, rows:np.ndarray, idx): return TensorRGBY(torch.from_numpy(cache.batch(rows[idx])))
+
+class _MemoColumn:
+    "The items of the `TfmdLists` `tl` through its transforms, each computed on first use and kept; stacked per batch."
+    def __init__(self, tl): self.tl, self.done = tl, {}
+    def __call__(self, idx):
+        for i in idx:
+            if i not in self.done: self.done[i] = self.tl[i]
+        xs = [self.done[i] for i in idx]
+        return retain_type(torch.stack(xs), xs[0])
+
+def _cache_rows(tl, op:OpenRGBY) -> np.ndarray|None:
+    "Cache rows of the items of `tl` read by `op`, or None when some are not cached at the size `op` wants."
+    c = op.cache
+    if c is None or op.size not in (None, c.size): return None
+    pre = tl.tfms.fs[:tl.tfms.fs.index(op)]
+    items = tl.items
+    stems = items.to_dict('records') if isinstance(items, pd.DataFrame) else list(items)  # rows as dicts: `ColReader` reads them, fast
+    for f in pre: stems = [f(o) for o in stems]
+    if any(isinstance(o, (np.ndarray, torch.Tensor)) for o in stems): return None
+    rows = np.array([c.index.get(Path(str(o)).name, -1) for o in stems], dtype=np.int64)
+    return rows if (rows >= 0).all() and c.done[rows].all() else None
+
+def batch_columns(dsets, # A fastai `Datasets` whose image column is opened by `OpenRGBY` with a cache
+                 ) -> list|None:
+    "Per column of `dsets`, a function of item numbers giving the collated column; None when the images are not all cached."
+    tls = getattr(dsets, 'tls', None)
+    if not tls or not len(dsets): return None
+    cols = []
+    for tl in tls:
+        op = next((f for f in tl.tfms.fs if isinstance(f, OpenRGBY)), None)
+        if op is None: cols.append(_MemoColumn(tl)); continue
+        rows = _cache_rows(tl, op)
+        if rows is None: return None
+        cols.append(partial(_gather_rgby, op.cache, rows))
+    return cols
+
+class CachedBatchDL(TfmdDL):
+    "A `TfmdDL` that gathers each batch in one step per column (`batch_columns`), skipping the per-item pipeline."
+    def __init__(self, dataset=None, # A `Datasets` (from a DataBlock with `RGBYImageBlock(cache=...)`)
+                 **kwargs):
+        after_item = kwargs.get('after_item')
+        plain = all(isinstance(f, ToTensor) for f in getattr(after_item, 'fs', L(after_item)))  # item transforms need items
+        self.columns = batch_columns(dataset) if plain else None
+        super().__init__(dataset, **kwargs)
+
+    def do_item(self, s): return super().do_item(s) if self.columns is None else (0 if s is None else s)
+    def do_batch(self, b):
+        if self.columns is None: return super().do_batch(b)
+        return tuple(col(np.asarray(b)) for col in self.columns)
 
 # %% ../nbs/01_data.ipynb #2ecdab5d
 def class_gallery(folder, # Folder of `{Id}_{color}.{ext}` files

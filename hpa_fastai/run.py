@@ -147,6 +147,7 @@ class TrainSettings:
     num_workers:int|None=None # DataLoader workers; default fastai's
     precision:str|None='bf16' # Mixed precision: 'bf16' (a GPU, or a CPU with native bf16), 'fp16' (GPU) or None
     channels_last:bool=True # Channels-last memory format (faster on GPUs and oneDNN CPUs)
+    batch_loader:bool=False # Gather whole batches from the image cache in one step (`data.CachedBatchDL`): the per-item loader's batches, faster
 
     def __post_init__(self):
         "Normalise the values the API also takes in other forms (booleans, paths), then check them all."
@@ -198,7 +199,7 @@ def check_settings(s:TrainSettings):
         raise HPADataError(f"pretrained weights file not found: {s.pretrained} (use --pretrained imagenet, none, or a state dict file)")
 
 # %% ../nbs/09_run.ipynb #71c23dae
-RESUMABLE_CHANGES = ('epochs', 'resume', 'workers', 'num_workers', 'tta', 'precision', 'channels_last', 'work')
+RESUMABLE_CHANGES = ('epochs', 'resume', 'workers', 'num_workers', 'tta', 'precision', 'channels_last', 'work', 'batch_loader')
 
 def run_fingerprint(labels:pd.DataFrame) -> str:
     "SHA-256 of the Ids and targets of `labels`, in order: what identifies a run's data."
@@ -233,7 +234,7 @@ def run_dataloaders(prep:dict, # From `prepare_data`
         block = BioFeatureBlock(feats, FeatureNormaliser.fit(feats.loc[labels['Id'].iloc[tr]]), s.feature_weights)
     torch.manual_seed(s.seed)
     dls = hpa_dataloaders(prep['layout'].train_dir, labels, size=s.size, bs=s.bs, valid_idx=va, cache=prep['cache'],
-                          aug=False if s.aug == 'none' else s.aug, feature_block=block, seed=s.seed,
+                          aug=False if s.aug == 'none' else s.aug, feature_block=block, seed=s.seed, fast=s.batch_loader,
                           **({} if s.num_workers is None else dict(num_workers=s.num_workers)))
     return dls, (tr, va)
 
