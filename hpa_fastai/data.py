@@ -305,7 +305,15 @@ def build_cache(folder, # Folder of `{Id}_{color}.{ext}` files
                ) -> RGBYCache:
     "Decode samples `ids` of `folder` at `size` into a memory-mapped cache in `out`, resuming unfinished work."
     out, ids = Path(out), [str(i) for i in ids]
+    if _complete(out, ids, size): return RGBYCache(out)  # nothing to write: readers need no lock
     with OutputLock(out): return _build_cache(folder, ids, out, size, n_workers, chunk, progress, client)
+
+def _complete(out:Path, ids:list, size:int) -> bool:
+    "Whether `out` holds a finished cache of exactly `ids` at `size`, every sample decoded."
+    try:
+        meta = json.loads((out/'meta.json').read_text())
+        return meta['size'] == size and (out/'ids.txt').read_text().split('\n') == list(ids) and bool(np.load(out/'done.npy').all())
+    except (OSError, ValueError, KeyError): return False
 
 def _build_cache(folder, ids:list, out:Path, size:int, n_workers, chunk:int, progress:bool, client=None) -> RGBYCache:
     "`build_cache` once its folder is locked: decode what is not done yet (failures again: their files may be fixed)."

@@ -10,7 +10,6 @@ import math
 import os
 import shutil
 import time
-from contextlib import nullcontext
 from functools import partial
 from pathlib import Path
 
@@ -26,7 +25,7 @@ from matplotlib.patches import Ellipse
 from numba import njit
 from tqdm.auto import tqdm
 
-from .core import CLASS_NAMES, IMAGE_EXTS, HPADataError, OutputLock, check_rgby, process_map, read_labels
+from .core import CLASS_NAMES, IMAGE_EXTS, HPADataError, OutputLock, check_rgby, process_map, read_labels, write_atomic
 from .data import open_rgby, write_rgby
 
 # %% auto #0
@@ -522,15 +521,10 @@ def _records_frame(records:list) -> pd.DataFrame:
 # %% ../nbs/03_features.ipynb #1b776e70
 def _parts_dir(out:Path) -> Path: return out.with_name(out.name + '.parts')
 
-def _write_atomic(df:pd.DataFrame, path:Path):
-    "Write `df` to Parquet at `path` so that `path` is never seen half-written."
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    df.to_parquet(tmp, index=False); os.replace(tmp, path)
-
 def _write_part(out:Path, df:pd.DataFrame):
     "Store the records `df` as a new part of the run writing `out`."
     parts = _parts_dir(out); parts.mkdir(parents=True, exist_ok=True)
-    _write_atomic(df, parts/f"part-{time.time_ns()}-{os.getpid()}.parquet")
+    write_atomic(parts/f"part-{time.time_ns()}-{os.getpid()}.parquet", lambda p: df.to_parquet(p, index=False))
 
 def read_features(path, # Parquet file written by `extract_features`
                  ) -> pd.DataFrame:
@@ -544,7 +538,8 @@ def _consolidate(out:Path):
     "Merge the parts of `out` into `out`, then remove them."
     parts = _parts_dir(out)
     if not parts.is_dir(): return
-    _write_atomic(read_features(out), out)
+    df = read_features(out)
+    write_atomic(out, lambda p: df.to_parquet(p, index=False))
     shutil.rmtree(parts)
 
 # %% ../nbs/03_features.ipynb #0dfadabe
@@ -584,8 +579,13 @@ def extract_features(data, # Dataset folder (see `dataset_samples`)
     "`FEATURE_NAMES` of every sample of `data`, indexed by Id, computed in parallel and saved to `out` as they come."
     folder, ids = dataset_samples(data, ids)
     out = Path(out) if out is not None else None
-    with OutputLock(out) if out else nullcontext():
-        return _extract(folder, ids, out, n_workers, client, progress, chunk, settings)
+    if out is None or not _pending(out, ids): return _extract(folder, ids, out, n_workers, client, progress, chunk, settings)
+    with OutputLock(out): return _extract(folder, ids, out, n_workers, client, progress, chunk, settings)  # a writer: one at a time
+
+def _pending(out:Path, ids:list) -> bool:
+    "Whether some of `ids` have no successful record in `out` yet (so a run would write): readers need no lock."
+    done = read_features(out)
+    return bool(set(ids) - set(done['Id'][done['error'].isna()]))
 
 def _extract(folder:Path, ids:list, out:Path|None, n_workers, client, progress:bool, chunk:int, settings:dict) -> pd.DataFrame:
     "`extract_features` once the output is locked: compute what is not done yet (failures again: their files may be fixed)."

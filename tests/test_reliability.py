@@ -152,6 +152,11 @@ def test_concurrent_runs_on_one_output(tmp_path):
     for cmd in (['features', d, '--out', d/'f.parquet', '--workers', '1'], ['cache', d, '--size', '32', '--workers', '1']):
         r = run(*cmd); assert r.returncode == 0, r.stderr
     assert not (d/'f.parquet.lock').exists() and not (d/'cache_32.lock').exists()
+    holder = subprocess.Popen([sys.executable, '-c', hold, str(d/'f.parquet'), str(d/'cache_32')], stdout=subprocess.PIPE, text=True)
+    assert holder.stdout.readline().strip() == 'locked'
+    for cmd in (['features', d, '--out', d/'f.parquet', '--workers', '1'], ['cache', d, '--size', '32', '--workers', '1']):
+        r = run(*cmd); assert r.returncode == 0, r.stderr  # finished outputs are only read: no lock needed, two runs share them
+    holder.kill(); holder.wait()
 
 def test_sample_submission_ids_that_name_paths(data, model, tmp_path, capsys):
     "A sample submission whose Ids name paths is refused, naming them, before anything is read or written."
