@@ -289,7 +289,7 @@ def demo(out:Path=Path('hpa_run'), # Working folder for the dataset, model, pred
     threads = torch.get_num_threads()
     torch.set_num_threads(_workers(workers))
     settings = TrainSettings(size=size, epochs=epochs or DEMO_EPOCHS, arch=arch, pretrained=False, lr=lr, bs=bs, ps=0.2, hidden=256,
-                             aug='dihedral', workers=workers, num_workers=0)
+                             aug='dihedral', workers=workers, num_workers=0, batch_loader=True)
     if epochs is None: settings = _plan(prep, settings, minutes * 60 - (time.time() - t0), n_test)
     t1 = time.time()
     res = train_hpa(data, out/'model', settings).metrics
