@@ -407,6 +407,7 @@ def plan_epochs(prep:dict, # From `prepare_data`
                 min_epochs:int=3, # Fewest epochs worth training
                 n_test:int=0, # Samples predicted with TTA after training
                 fixed_after:float=30., # Seconds after training that do not scale with data (report, export)
+                margin:float=0.92, # Share of `seconds` to plan for: estimates are estimates, and the budget must hold
                ) -> EpochPlan:
     "How many epochs of the run `s` on `prep` fit in `seconds`, from a few timed batches."
     set_seed(s.seed)
@@ -417,5 +418,5 @@ def plan_epochs(prep:dict, # From `prepare_data`
     fwd = sec / 3  # a forward pass is about a third of a training step
     epoch = sec * len(dls.train) + fwd * len(dls.valid)
     after = 9 * fwd * len(dls.valid) + 8 * fwd * math.ceil(n_test / s.bs) + fixed_after  # valid with and without TTA, the test folder
-    n = int((seconds - after) // epoch)
+    n = int((seconds * margin - after) // epoch)
     return EpochPlan(max(min_epochs, min(max_epochs, n)), epoch, after, seconds, n >= max_epochs)

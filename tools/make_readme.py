@@ -32,7 +32,7 @@ def render(nb_path=ROOT/'nbs'/'index.ipynb') -> str:
     parts = []
     for cell in json.loads(Path(nb_path).read_text())['cells']:
         src = _src(cell)
-        if cell['cell_type'] == 'markdown': parts.append(src.strip()); continue
+        if cell['cell_type'] == 'markdown': parts.append(src.strip().replace('](images/', '](nbs/images/')); continue  # paths from the repo root
         if cell['cell_type'] != 'code' or {'hide', 'export', 'default_exp'} & _directives(src): continue
         code = '\n'.join(l for l in src.splitlines() if not l.startswith('#|')).strip()
         if code: parts.append(f"```python\n{code}\n```")
