@@ -25,7 +25,7 @@ from fastai.callback.schedule import ParamScheduler
 from fastai.callback.tracker import SaveModelCallback, TrackerCallback
 from fastai.distributed import DistributedDL, DistributedTrainer
 from fastai.learner import Learner, Recorder
-from fastai.torch_core import get_model, num_distrib, rank_distrib
+from fastai.torch_core import distrib_barrier, get_model, num_distrib, rank_distrib
 from fastcore.foundation import L
 from safetensors import safe_open
 from safetensors.torch import load_file, save_file
@@ -337,6 +337,7 @@ class SaveBest(SaveModelCallback):
         if self.verbose: print(f'Better model found at epoch {self.epoch} with {self.monitor} value: {self.best}.')
         self._save(self.fname)
     def after_fit(self, **kwargs):
+        distrib_barrier()  # data-parallel: every rank loads the best weights once rank 0 has written them (as `Learner.load` waits)
         if self.path.exists(): load_weights_file(self.learn, self.path)
 
 def fit_resumable(learn:Learner, # Learner to train
