@@ -32,6 +32,7 @@ from .predict import HPAPredictor, folder_ids, read_sample_submission, write_sub
 from .report import write_report
 from .run import TrainSettings, plan_epochs, prepare_data, setting_docs, train_hpa
 from .synth import make_synthetic_dataset
+from .train import small_epochs
 
 # %% auto #0
 __all__ = ['DEMO_EPOCHS', 'COMMANDS', 'OPTION_LIMITS', 'synth', 'cache', 'features', 'train_parser', 'train', 'download',
@@ -263,6 +264,7 @@ def demo(out:Path=Path('hpa_run'), # Working folder for the dataset, model, pred
          n:int=5000, # Number of labelled synthetic samples
          n_test:int=300, # Number of held-out test samples
          size:int=128, # Side of the training images, in pixels
+         small_size:int=0, # Progressive resizing: side of the first epochs' images; 0: every epoch at SIZE (64 px gained nothing here, BENCHMARKS.md)
          synth_size:int=256, # Side of the generated images (drawn at 256 px: 512 matches the competition's files, adds no detail)
          epochs:int=None, # Training epochs; default as many as fit in MINUTES, at most 32
          minutes:float=10., # Time budget of the whole job, in minutes: the epochs are planned to fit it
@@ -289,13 +291,14 @@ def demo(out:Path=Path('hpa_run'), # Working folder for the dataset, model, pred
     threads = torch.get_num_threads()
     torch.set_num_threads(_workers(workers))
     settings = TrainSettings(size=size, epochs=epochs or DEMO_EPOCHS, arch=arch, pretrained=False, lr=lr, bs=bs, ps=0.2, hidden=256,
-                             aug='dihedral', workers=workers, num_workers=0, batch_loader=True)
+                             aug='dihedral', workers=workers, num_workers=0, batch_loader=True, small_size=small_size or None)
     if epochs is None: settings = _plan(prep, settings, minutes * 60 - (time.time() - t0), n_test)
     t1 = time.time()
     res = train_hpa(data, out/'model', settings).metrics
     torch.set_num_threads(threads)
     ran = json.loads((out/'model'/'run.json').read_text())
-    print(f"\ntrained {arch} at {size} px for {res['epochs']} epochs in {(time.time()-t1)/60:.1f} min (best epoch {res['best_epoch']+1}) "
+    small = f" (the first {small_epochs(settings.epochs, settings.small_pct)} at {small_size} px)" if settings.small_size else ''
+    print(f"\ntrained {arch} at {size} px for {res['epochs']} epochs{small} in {(time.time()-t1)/60:.1f} min (best epoch {res['best_epoch']+1}) "
           f"on {ran['device']}: {ran['effective_precision']}{', channels-last' if ran['effective_channels_last'] else ''}, {ran['threads']} threads")
     _print_scores(res)
     status = predict(out/'model', data/'test', out/'test_preds.csv', submission=data/'sample_submission.csv',
@@ -357,7 +360,7 @@ def _usage() -> str:
 OPTION_LIMITS = dict(n=(1, 10_000_000), n_test=(0, 10_000_000), size=(16, 4096), synth_size=(16, 4096), workers=(1, 1024),
                      bs=(1, 65_536), epochs=(1, 10_000), lr=(1e-12, 10.), imbalance=(0., 1.), seed=(0, 2**32 - 1),
                      jobs=(1, 256), limit=(1, 10_000_000), timeout=(0.01, 3600.), retries=(0, 100), backoff=(0., 3600.),
-                     max_wait=(0., 86_400.))  # numeric options of the commands (train's are checked by `TrainSettings`)
+                     max_wait=(0., 86_400.), small_size=(0, 4096))  # numeric options of the commands (train's are checked by `TrainSettings`)
 
 def check_options(args:dict):
     "Raise `HPADataError` naming the first numeric option of `args` outside `OPTION_LIMITS` (or not finite)."

@@ -34,14 +34,14 @@ from .features import N_FEATURES, BioFeatureBlock, FeatureNormaliser, extract_fe
 from .metrics import (apply_thresholds, crossfit_labels, f1_table, fit_thresholds, macro_f1_score, score_thresholds,
                                 threshold_sets)
 from .model import BACKBONES, MultiLabelBCELoss, MultiLabelFocalLoss, hpa_learner, pos_weight_from_frequencies
-from .train import (checkpoint_files, dihedral_tta, distributed, effective_speed, fit_resumable, hpa_metrics,
-                              load_weights_file, speed_callbacks)
+from .train import (ProgressiveResize, checkpoint_files, dihedral_tta, distributed, effective_speed, fit_resumable,
+                              hpa_metrics, load_weights_file, small_epochs, speed_callbacks)
 
 # %% auto #0
 __all__ = ['RESUMABLE_CHANGES', 'work_folder', 'prepare_data', 'make_loss', 'plot_history', 'TrainSettings', 'setting_docs',
            'check_settings', 'run_fingerprint', 'check_resume', 'run_dataloaders', 'run_learner', 'run_lr',
-           'evaluate_valid', 'valid_predictions', 'TrainResult', 'write_outputs', 'train_hpa', 'seconds_per_batch',
-           'EpochPlan', 'plan_epochs']
+           'progressive_callbacks', 'evaluate_valid', 'valid_predictions', 'TrainResult', 'write_outputs', 'train_hpa',
+           'seconds_per_batch', 'EpochPlan', 'plan_epochs']
 
 # %% ../nbs/09_run.ipynb #5f0eacdd
 def work_folder(data, # Dataset folder
@@ -148,6 +148,8 @@ class TrainSettings:
     precision:str|None='bf16' # Mixed precision: 'bf16' (a GPU, or a CPU with native bf16), 'fp16' (GPU) or None
     channels_last:bool=True # Channels-last memory format (faster on GPUs and oneDNN CPUs)
     batch_loader:bool=False # Gather whole batches from the image cache in one step (`data.CachedBatchDL`): the per-item loader's batches, faster
+    small_size:int|None=None # Progressive resizing: side of the training images of the first epochs (e.g. 64); None: every epoch at `size`
+    small_pct:float=0.6 # Share of the epochs trained at `small_size`
 
     def __post_init__(self):
         "Normalise the values the API also takes in other forms (booleans, paths), then check them all."
@@ -180,8 +182,8 @@ _CHOICES = dict(stem_init=('copy', 'zeros', 'mean'), channels=('rgby', 'rgb'), l
                 precision=('bf16', 'fp16', None))
 _RANGES = dict(size=(16, 4096), epochs=(1, 10_000), bs=(1, 65_536), hidden=(1, 65_536), n_splits=(2, 100),
                gamma=(0., 100.), feature_scale=(0., 1e6), lr=(1e-12, 10.), workers=(1, 1024), num_workers=(0, 1024),
-               seed=(0, 2**32 - 1), ps=(0., 0.999), valid_pct=(0.01, 0.99))
-_OPTIONAL = ('lr', 'workers', 'num_workers')
+               seed=(0, 2**32 - 1), ps=(0., 0.999), valid_pct=(0.01, 0.99), small_size=(8, 4096), small_pct=(0., 1.))
+_OPTIONAL = ('lr', 'workers', 'num_workers', 'small_size')
 
 def check_settings(s:TrainSettings):
     "Raise `HPADataError` naming the first setting of `s` that is out of range or not one of its choices."
@@ -195,6 +197,7 @@ def check_settings(s:TrainSettings):
     if s.arch not in BACKBONES: raise HPADataError(f"arch must be one of {', '.join(sorted(BACKBONES))}; got {s.arch!r}")
     if s.feature_weights is not None and (len(s.feature_weights) != N_FEATURES or not all(map(math.isfinite, s.feature_weights))):
         raise HPADataError(f"feature_weights must be {N_FEATURES} finite numbers, got {s.feature_weights}")
+    if s.small_size is not None and s.small_size >= s.size: raise HPADataError(f"small_size must be below size ({s.size}), got {s.small_size}")
     if s.pretrained.lower() not in ('imagenet', 'none') and not Path(s.pretrained).is_file():
         raise HPADataError(f"pretrained weights file not found: {s.pretrained} (use --pretrained imagenet, none, or a state dict file)")
 
@@ -264,6 +267,10 @@ def run_lr(learn:Learner, s:TrainSettings, out:Path, resuming:bool) -> float:
     if s.lr is not None: return s.lr
     if resuming: return json.loads((out/'run.json').read_text())['lr']
     return _lr_find(learn, out)
+
+def progressive_callbacks(s:TrainSettings) -> list:
+    "The run's progressive resizing: its first `small_pct` of epochs at `small_size` px, or nothing."
+    return [ProgressiveResize(s.small_size, small_epochs(s.epochs, s.small_pct))] if s.small_size else []
 
 # %% ../nbs/09_run.ipynb #1bf76c8f
 def evaluate_valid(learn:Learner, # Trained learner, best weights loaded
@@ -356,7 +363,7 @@ def _train(data, out:Path, s:TrainSettings, progress:bool, cbs, t0:float) -> Tra
     if not rank_distrib(): write_atomic(out/'run.json', lambda f: f.write_text(json.dumps(run, indent=1)))
     with distributed(learn):
         fit_resumable(learn, s.epochs, run['lr'], schedule=s.schedule, resume=s.resume, monitor=s.monitor, verbose=progress,
-                      cbs=[*speed, *(cbs or [])])
+                      cbs=[*speed, *progressive_callbacks(s), *(cbs or [])])
     if rank_distrib(): return None
     load_weights_file(learn, out/'checkpoints'/'best.safetensors')
     ctx = nullcontext() if progress else learn.no_bar()
@@ -392,12 +399,15 @@ def seconds_per_batch(learn:Learner, # A run's learner (left as it was: the time
 class EpochPlan:
     "The epochs a run can afford in a time budget, and the measurement behind it."
     epochs:int # Epochs that fit (at least `min_epochs`, at most `max_epochs`)
-    epoch_seconds:float # Expected seconds of one epoch (training and validation)
+    epoch_seconds:float # Expected seconds of one epoch (training and validation), averaged over the run's sizes
     after_seconds:float # Expected seconds of the work after training
     budget_seconds:float # Seconds the plan had
     fits:bool # Whether `max_epochs` fit: False means the run is shorter than it should be
+    small_epochs:int=0 # Epochs of them at the small size (progressive resizing)
+    small_size:int|None=None # Side of the small epochs' images
     def __str__(self):
-        return (f"{self.epochs} epochs of about {self.epoch_seconds:.0f} s ({self.epochs * self.epoch_seconds / 60:.1f} min) "
+        small = f" ({self.small_epochs} of them at {self.small_size} px)" if self.small_epochs else ''
+        return (f"{self.epochs} epochs{small} of about {self.epoch_seconds:.0f} s ({self.epochs * self.epoch_seconds / 60:.1f} min) "
                 f"+ {self.after_seconds / 60:.1f} min after training, in a budget of {self.budget_seconds / 60:.1f} min")
 
 def plan_epochs(prep:dict, # From `prepare_data`
@@ -409,14 +419,18 @@ def plan_epochs(prep:dict, # From `prepare_data`
                 fixed_after:float=30., # Seconds after training that do not scale with data (report, export)
                 margin:float=0.92, # Share of `seconds` to plan for: estimates are estimates, and the budget must hold
                ) -> EpochPlan:
-    "How many epochs of the run `s` on `prep` fit in `seconds`, from a few timed batches."
+    "How many epochs of the run `s` on `prep` fit in `seconds`, from a few timed batches (at both sizes with progressive resizing)."
     set_seed(s.seed)
     dls, split = run_dataloaders(prep, s)
+    speed = speed_callbacks(s.precision, s.channels_last)
     with tempfile.TemporaryDirectory() as d:
         learn = run_learner(dls, prep['labels'].iloc[split[0]], s, Path(d))
-        sec = seconds_per_batch(learn, speed_callbacks(s.precision, s.channels_last))
-    fwd = sec / 3  # a forward pass is about a third of a training step
-    epoch = sec * len(dls.train) + fwd * len(dls.valid)
+        sec = seconds_per_batch(learn, speed)
+        sec_small = seconds_per_batch(learn, [*speed, ProgressiveResize(s.small_size, 2**31)]) if s.small_size else sec
+    fwd, n_small = sec / 3, (lambda n: small_epochs(n, s.small_pct) if s.small_size else 0)  # a forward pass: about a third of a step
+    def train_seconds(n): return (n_small(n) * sec_small + (n - n_small(n)) * sec) * (len(dls.train) + len(dls.valid) / 3)
     after = 9 * fwd * len(dls.valid) + 8 * fwd * math.ceil(n_test / s.bs) + fixed_after  # valid with and without TTA, the test folder
-    n = int((seconds * margin - after) // epoch)
-    return EpochPlan(max(min_epochs, min(max_epochs, n)), epoch, after, seconds, n >= max_epochs)
+    n = max_epochs
+    while n > 0 and train_seconds(n) > seconds * margin - after: n -= 1
+    n_plan = max(min_epochs, n)
+    return EpochPlan(n_plan, train_seconds(n_plan) / n_plan, after, seconds, n >= max_epochs, n_small(n_plan), s.small_size)

@@ -17,6 +17,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import torch
+import torch.nn.functional as F
 from fastai.callback.channelslast import ChannelsLast
 from fastai.callback.core import Callback, CancelFitException, TrainEvalCallback
 from fastai.callback.fp16 import AMPMode, MixedPrecision
@@ -40,8 +41,9 @@ __all__ = ['CHECKPOINT_FORMAT', 'TTA_AGGS', 'cyclical_lr', 'cyclical_lrs', 'plot
            'set_opt_state', 'save_checkpoint', 'read_checkpoint', 'find_checkpoint', 'load_weights',
            'load_weights_file', 'Checkpoint', 'checkpoint_files', 'ResumeAt', 'HistoryCSV', 'fit_schedule',
            'load_checkpoint', 'keep_history', 'SaveBest', 'fit_resumable', 'StopAfter', 'cpu_bf16_native',
-           'CPUMixedPrecision', 'speed_callbacks', 'cpu_model', 'effective_speed', 'aggregate_views', 'DihedralView',
-           'dihedral_tta', 'CPUDistributedDL', 'HPADistributedTrainer', 'distributed']
+           'CPUMixedPrecision', 'speed_callbacks', 'cpu_model', 'effective_speed', 'ProgressiveResize', 'small_epochs',
+           'aggregate_views', 'DihedralView', 'dihedral_tta', 'CPUDistributedDL', 'HPADistributedTrainer',
+           'distributed']
 
 # %% ../nbs/06_train.ipynb #c548067c
 def cyclical_lr(it:int, # Training iteration, counted from 0 over the whole run
@@ -423,6 +425,31 @@ def effective_speed(cbs, # Callbacks from `speed_callbacks`
     return dict(effective_precision=precision, effective_channels_last=any(isinstance(cb, ChannelsLast) for cb in cbs),
                 threads=torch.get_num_threads(), device=torch.cuda.get_device_name() if cuda else f"CPU: {cpu_model()}",
                 cpu_bf16=cpu_bf16_native())
+
+# %% ../nbs/06_train.ipynb #523c5e0b
+class ProgressiveResize(Callback):
+    "Train and validate the first `n_small` epochs of the run on batches shrunk to `size` px by area averaging; the rest at full size."
+    order = -2  # before the speed callbacks see the batch
+    def __init__(self, size:int, # Side of the images of the small epochs, in pixels
+                 n_small:int, # Epochs of the run trained at `size`
+                ): self.size, self.n_small = size, n_small
+
+    def small(self) -> bool:
+        "Whether the current batch is shrunk: in the run's first `n_small` epochs."
+        return run_epoch(self.learn) < self.n_small
+
+    def before_batch(self):
+        if self.small(): self.learn.xb = tuple(self._shrink(x) for x in self.xb)
+
+    def _shrink(self, x):
+        "Image batches (4-D) larger than `size`, area-averaged to `size`; anything else (features) unchanged."
+        return F.interpolate(x, size=(self.size, self.size), mode='area') if x.ndim == 4 and x.shape[-1] > self.size else x
+
+def small_epochs(n_epoch:int, # Epochs of the run
+                 pct:float, # Share of them at the small size
+                ) -> int:
+    "Epochs of a run of `n_epoch` trained small: `pct` of them, rounded, leaving at least one at full size."
+    return min(round(pct * n_epoch), n_epoch - 1)
 
 # %% ../nbs/06_train.ipynb #2da35435
 TTA_AGGS = ('mean', 'max')

@@ -9,7 +9,8 @@ float32 on a CPU without bf16. Each lever is a learner built by `run.run_dataloa
 loading included, and the validation pass); rounds cycle through the levers so a change in the machine's load hits
 them all. Rows: the baseline (per-item fastai loader, channels-last, 2 threads), channels-last off, the batch loader
 (`TrainSettings(batch_loader=True)`, i.e. `hpa_dataloaders(fast=True)`), 1 thread, `torch.compile` (its compile
-seconds apart), and 64/96 px epochs (for progressive resizing). The loader alone is timed too (batches/s over a training epoch, with the batch transforms).
+seconds apart), 64/96 px epochs, and 64 px epochs shrunk from the 128 px batches as `ProgressiveResize` trains them; then what a
+progressive run (the first `small_pct` of its epochs at 64 px) costs against 128 px throughout. The loader alone is timed too (batches/s over a training epoch, with the batch transforms).
 """
 import argparse, os, subprocess, sys, tempfile, time, warnings
 from dataclasses import replace
@@ -22,7 +23,7 @@ from fastai.callback.core import Callback
 
 from hpa_fastai.run import TrainSettings, prepare_data, run_dataloaders, run_learner
 from hpa_fastai.synth import make_synthetic_dataset
-from hpa_fastai.train import cpu_model, speed_callbacks
+from hpa_fastai.train import ProgressiveResize, cpu_model, small_epochs, speed_callbacks
 
 DEMO = TrainSettings(size=128, epochs=1, arch='resnet_tiny', pretrained=False, lr=1e-2, bs=64, ps=0.2, hidden=256,
                      aug='dihedral', num_workers=0, precision=None, monitor='valid_loss')
@@ -40,8 +41,8 @@ class EpochTimer(Callback):
 
 class Lever:
     "One row: a learner and its settings, timed one epoch per round."
-    def __init__(self, name, prep, s, fast=False, channels_last=True, threads=2, compile=False):
-        self.name, self.s, self.cl, self.threads = name, replace(s, batch_loader=fast), channels_last, threads
+    def __init__(self, name, prep, s, fast=False, channels_last=True, threads=2, compile=False, cbs=()):
+        self.name, self.s, self.cl, self.threads, self.cbs = name, replace(s, batch_loader=fast), channels_last, threads, list(cbs)
         dls, split = run_dataloaders(prep, self.s)
         self.learn = run_learner(dls, prep['labels'].iloc[split[0]], s, Path(tempfile.mkdtemp()))
         self.learn.metrics = []
@@ -53,7 +54,7 @@ class Lever:
         timer = EpochTimer()
         t0 = time.perf_counter()
         with self.learn.no_bar(), self.learn.no_logging():
-            self.learn.fit(1, 1e-3, cbs=[timer, *speed_callbacks(None, self.cl)])
+            self.learn.fit(1, 1e-3, cbs=[timer, *speed_callbacks(None, self.cl), *self.cbs])
         e = np.array(timer.ends)
         if self.first is None: self.first = time.perf_counter() - t0; return  # warm-up (and compile) round, not counted
         self.img_s.append(self.s.bs * (len(e) - 1) / (e[-1] - e[0]))
@@ -100,7 +101,9 @@ def main():
                   Lever('batch loader, 1 thread', p128, DEMO, fast=True, threads=1),
                   Lever('96 px (per-item loader)', preps[96], replace(DEMO, size=96)),
                   Lever('64 px (per-item loader)', preps[64], replace(DEMO, size=64)),
-                  Lever('64 px, batch loader', preps[64], replace(DEMO, size=64), fast=True)]
+                  Lever('64 px, batch loader', preps[64], replace(DEMO, size=64), fast=True),
+                  Lever('64 px shrunk from 128 (ProgressiveResize), batch loader', p128, DEMO, fast=True,
+                        cbs=[ProgressiveResize(64, 2**31)])]
         if not a.no_compile: levers.append(Lever('torch.compile (inductor), batch loader', p128, DEMO, fast=True, compile=True))
         torch.set_num_threads(2)
         slow_dl, fast_dl = base.learn.dls.train, levers[2].learn.dls.train
@@ -116,6 +119,12 @@ def main():
         for lv in levers:
             print(f"{lv.name:<48} {np.median(lv.img_s):>11.1f} {np.median(lv.img_s) / b:>6.2f} {np.median(lv.valid_s):>8.2f} "
                   f"{lv.epoch_s:>8.1f} {lv.first:>13.1f}")
+        fast128, shrunk = levers[2], levers[9]
+        for n in (30, 32, 36):
+            k = small_epochs(n, DEMO.small_pct)
+            run = k * shrunk.epoch_s + (n - k) * fast128.epoch_s
+            print(f"progressive run of {n} epochs ({k} at 64 px, batch loader): {run / 60:.1f} min, {n * base.epoch_s / run:.2f}x the "
+                  f"epochs of the baseline and {n * fast128.epoch_s / run:.2f}x those of the batch loader at 128 px in that time")
         comp = levers[-1] if not a.no_compile else None
         if comp: print(f"\ntorch.compile: first epoch {comp.first:.0f} s against {levers[2].first:.0f} s uncompiled: "
                        f"about {comp.first - levers[2].first:.0f} s of compilation")
