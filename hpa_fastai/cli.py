@@ -113,7 +113,9 @@ def train_parser(prog:str='hpa-fastai train') -> argparse.ArgumentParser:
     p.add_argument('--quiet', action='store_true', help='Hide progress bars and per-epoch scores')
     docs = setting_docs(TrainSettings)
     for f in fields(TrainSettings):
-        if f.type == 'bool':
+        if f.name == 'extra':  # a folder per option, repeatable
+            p.add_argument('--extra', dest='extra', action='append', metavar='DIR', default=None, help=docs['extra'] + ' (repeat for several)')
+        elif f.type == 'bool':
             flag = _FLAG_ALIASES.get(f.name) or ('--no-' if f.default else '--') + f.name.replace('_', '-')
             p.add_argument(flag, dest=f.name, action='store_false' if f.default else 'store_true', help=docs[f.name])
         else: p.add_argument('--' + f.name.replace('_', '-'), dest=f.name, type=_setting_type(f), default=f.default,

@@ -257,9 +257,16 @@ def _summary_section(run:dict, metrics:dict, tsets_scores:pd.DataFrame|None) -> 
     ran = (f"<p>Trained {run.get('arch', '')} at {run.get('size', '')} px on {html.escape(str(run['device']))}: "
            f"{run['effective_precision']}{', channels-last' if run.get('effective_channels_last') else ''}, {run['threads']} threads.</p>"
            if 'device' in run else '')
-    parts = ["<h2>Summary</h2>", ran, _html_table(scores, 4)]
+    parts = ["<h2>Summary</h2>", ran, _html_table(scores, 4), *_sources_section(run, metrics)]
     if tsets_scores is not None: parts += ["<h3>Threshold sets</h3>", _html_table(tsets_scores, 4)]
     return parts
+
+def _sources_section(run:dict, metrics:dict) -> list[str]:
+    "HTML of the training and validation samples of each data source (`metrics.json`'s `sources`) and its folder."
+    if not metrics.get('sources'): return []  # a run from before extra sources
+    df = pd.DataFrame(metrics['sources']).T.reindex(columns=['train', 'valid'])
+    df['folder'] = [str(run.get('sources', {}).get(k, '')) for k in df.index]
+    return ["<h3>Data sources</h3>", "<p>Validation samples come from the main dataset only; extra sources only train.</p>", _html_table(df)]
 
 def _settings_section(run:dict) -> list[str]:
     "HTML of every setting of the run (`run.json`)."

@@ -38,10 +38,12 @@ from .train import (ProgressiveResize, checkpoint_files, dihedral_tta, distribut
                               hpa_metrics, load_weights_file, small_epochs, speed_callbacks)
 
 # %% auto #0
-__all__ = ['RESUMABLE_CHANGES', 'work_folder', 'prepare_data', 'make_loss', 'plot_history', 'TrainSettings', 'setting_docs',
-           'check_settings', 'run_fingerprint', 'check_resume', 'run_dataloaders', 'run_learner', 'run_lr',
-           'progressive_callbacks', 'evaluate_valid', 'valid_predictions', 'TrainResult', 'write_outputs', 'train_hpa',
-           'seconds_per_batch', 'EpochPlan', 'plan_epochs']
+__all__ = ['RESUMABLE_CHANGES', 'work_folder', 'prepare_data', 'check_extra_folder', 'source_work', 'source_folders',
+           'check_sources', 'JointCache', 'prepare_sources', 'join_sources', 'make_loss', 'plot_history',
+           'TrainSettings', 'setting_docs', 'check_settings', 'run_fingerprint', 'check_resume', 'source_split',
+           'source_counts', 'run_dataloaders', 'run_learner', 'run_lr', 'progressive_callbacks', 'evaluate_valid',
+           'valid_predictions', 'TrainResult', 'write_outputs', 'train_hpa', 'seconds_per_batch', 'EpochPlan',
+           'plan_epochs']
 
 # %% ../nbs/09_run.ipynb #5f0eacdd
 def work_folder(data, # Dataset folder
@@ -78,6 +80,108 @@ def prepare_data(data, # Dataset folder: train.csv beside train/ (or beside the 
     labels = lay.labels[~lay.labels['Id'].isin(failed)].reset_index(drop=True)
     if not len(labels): raise HPADataError(f"No usable sample in {data}: all {len(failed)} failed (see {cache.path/'failed.csv'})")
     return dict(layout=lay, labels=labels, cache=cache, features=feats, failed=failed)
+
+# %% ../nbs/09_run.ipynb #77373509
+def check_extra_folder(folder, # An extra dataset folder
+                      ) -> Path:
+    "Raise `HPADataError` naming `folder` when it is missing or holds no `train.csv`; return it as a `Path`."
+    folder = Path(folder)
+    if not folder.is_dir(): raise HPADataError(f"extra dataset folder not found: {folder}")
+    if not (folder/'train.csv').is_file(): raise HPADataError(f"extra dataset folder {folder} has no train.csv")
+    return folder
+
+def source_work(folder, # An extra dataset folder
+                work=None, # The run's work folder, if any
+               ) -> Path|None:
+    "Where the extra dataset `folder` keeps its cache and features: `work/extra/NAME-HASH`, or None (its own folder) without `work`."
+    if work is None: return None
+    p = Path(folder).resolve()
+    return Path(work)/'extra'/f"{p.name}-{hashlib.sha256(str(p).encode()).hexdigest()[:8]}"
+
+def source_folders(data, # Main dataset folder
+                   extra=None, # Extra dataset folders
+                  ) -> dict[str, Path]:
+    "Each source's folder by name: 'main', then each extra folder's name (made unique with -2, -3 ...)."
+    res = {'main': Path(data)}
+    for f in extra or []:
+        base = Path(f).resolve().name
+        name = next(n for n in [base, *(f"{base}-{k}" for k in range(2, len(res) + 2))] if n not in res)
+        res[name] = check_extra_folder(f)
+    return res
+
+# %% ../nbs/09_run.ipynb #367b299b
+def check_sources(folders:dict, # Folder of each source by name (`source_folders`)
+                 ):
+    "Raise `HPADataError` naming both folders and an example when an Id is labelled in two sources."
+    seen = {}
+    for f in folders.values():
+        ids = set(HPALayout(f, check=False).labels['Id'])
+        if common := ids & seen.keys():
+            sid = sorted(common)[0]
+            raise HPADataError(f"Id {sid} is in both {seen[sid]} and {f} ({len(common)} shared Id(s)): give each sample one source")
+        seen.update(dict.fromkeys(ids, f))
+
+# %% ../nbs/09_run.ipynb #9facee32
+class JointCache:
+    "Several `RGBYCache`s of one size read as one, by Id: `cache[Id]`, `Id in cache`, `index`, `done` and `batch` (what `OpenRGBY` and `CachedBatchDL` use)."
+    def __init__(self, caches:list, # `RGBYCache`s with no Id in common
+                ):
+        if len({c.size for c in caches}) != 1: raise HPADataError("Caches of different sizes: " + ', '.join(f"{c.path} ({c.size}px)" for c in caches))
+        self.caches, self.size = list(caches), caches[0].size
+        self.ids = [sid for c in caches for sid in c.ids]
+        self.index = {sid: i for i, sid in enumerate(self.ids)}
+        if len(self.index) < len(self.ids): raise HPADataError("Caches sharing Ids cannot be joined: " + ', '.join(str(c.path) for c in caches))
+        n = [len(c) for c in caches]
+        self._part, self._start = np.repeat(np.arange(len(n)), n), np.cumsum([0, *n])[:-1]
+
+    def _locate(self, i:int) -> tuple: k = self._part[i]; return self.caches[k], int(i - self._start[k])
+    @property
+    def done(self) -> np.ndarray: return np.concatenate([c.done for c in self.caches])
+    def __len__(self): return len(self.ids)
+    def __contains__(self, sid): return sid in self.index and sid in self._locate(self.index[sid])[0]
+    def __repr__(self): return f"JointCache({', '.join(map(repr, self.caches))})"
+
+    def __getitem__(self, sid) -> np.ndarray:
+        "Pixels of sample `sid` (an Id or a row number)."
+        i = sid if isinstance(sid, (int, np.integer)) else self.index.get(sid)
+        if i is None: raise HPADataError(f"Sample {sid} is in none of the caches at {', '.join(str(c.path) for c in self.caches)}")
+        c, r = self._locate(i)
+        return c[r]
+
+    def batch(self, rows) -> np.ndarray:
+        "Pixels of the samples at `rows` (row numbers of the joint cache), (len(rows), 4, S, S) uint8."
+        rows = np.asarray(rows, dtype=np.int64)
+        out = np.empty((len(rows), 4, self.size, self.size), np.uint8)
+        for k, c in enumerate(self.caches):
+            if (m := self._part[rows] == k).any(): out[m] = c.batch(rows[m] - self._start[k])
+        return out
+
+# %% ../nbs/09_run.ipynb #46fef805
+def prepare_sources(data, # Main dataset folder: the validation samples come from it
+                    extra=None, # Extra dataset folders: their samples only train
+                    size:int=128, # Side of the cached images, in pixels
+                    features:bool=True, # Also compute (or read) the feature matrices
+                    workers:int|None=None, # Processes; default all cores
+                    progress:bool=True, # Show progress bars
+                    work=None, # Work folder: the main dataset's cache and features, and `extra/NAME-HASH` for each extra one
+                   ) -> dict:
+    "`prepare_data` of `data` and of each `extra` folder, joined: labels gain a `source` column, caches and features read as one."
+    folders = source_folders(data, extra)
+    check_sources(folders)
+    preps = {name: prepare_data(f, size, features, workers=workers, progress=progress, work=work if name == 'main' else source_work(f, work))
+             for name, f in folders.items()}
+    return join_sources(preps, folders)
+
+def join_sources(preps:dict, # `prepare_data` result of each source by name, 'main' first
+                 folders:dict, # Folder of each source by name
+                ) -> dict:
+    "One `prepare_data`-like result of several sources, with `sources` (name -> folder) added."
+    labels = pd.concat([p['labels'].assign(source=name) for name, p in preps.items()], ignore_index=True)
+    caches = [p['cache'] for p in preps.values()]
+    feats = None if preps['main']['features'] is None else pd.concat([p['features'] for p in preps.values()])
+    failed = {k: v for p in preps.values() for k, v in p['failed'].items()}
+    return dict(preps['main'], labels=labels, cache=caches[0] if len(caches) == 1 else JointCache(caches), features=feats,
+                failed=failed, sources={name: str(f) for name, f in folders.items()})
 
 # %% ../nbs/09_run.ipynb #27d6eed5
 def make_loss(loss:str='bce', # 'bce' or 'focal'
@@ -143,7 +247,8 @@ class TrainSettings:
     monitor:str='valid_macro_f1' # Keep the epoch best by this column: valid_macro_f1, or valid_loss (lowest)
     resume:bool=True # Continue from the last checkpoint in the model folder when there is one
     workers:int|None=None # Processes for the cache and features; default all cores
-    work:str|None=None # Folder for the cache and features; default the dataset folder (it must then be writable)
+    work:str|None=None # Folder for the cache and features (each extra dataset's in WORK/extra/NAME-HASH); default the dataset folder (it must then be writable)
+    extra:list|None=None # Extra dataset folders (each with its own train.csv); their samples only train
     num_workers:int|None=None # DataLoader workers; default fastai's
     precision:str|None='bf16' # Mixed precision: 'bf16' (a GPU, or a CPU with native bf16), 'fp16' (GPU) or None
     channels_last:bool=True # Channels-last memory format (faster on GPUs and oneDNN CPUs)
@@ -159,6 +264,9 @@ class TrainSettings:
         if isinstance(self.precision, str) and self.precision.lower() == 'none': self.precision = None
         if isinstance(self.feature_weights, str): self.feature_weights = [float(w) for w in self.feature_weights.split(',')]
         if self.feature_weights is not None: self.feature_weights = [float(w) for w in self.feature_weights]
+        if self.work is not None: self.work = str(self.work)
+        if isinstance(self.extra, (str, os.PathLike)): self.extra = [self.extra]
+        if self.extra is not None: self.extra = [str(f) for f in self.extra] or None
         check_settings(self)
 
     @property
@@ -198,15 +306,19 @@ def check_settings(s:TrainSettings):
     if s.feature_weights is not None and (len(s.feature_weights) != N_FEATURES or not all(map(math.isfinite, s.feature_weights))):
         raise HPADataError(f"feature_weights must be {N_FEATURES} finite numbers, got {s.feature_weights}")
     if s.small_size is not None and s.small_size >= s.size: raise HPADataError(f"small_size must be below size ({s.size}), got {s.small_size}")
+    for f in s.extra or []: check_extra_folder(f)
     if s.pretrained.lower() not in ('imagenet', 'none') and not Path(s.pretrained).is_file():
         raise HPADataError(f"pretrained weights file not found: {s.pretrained} (use --pretrained imagenet, none, or a state dict file)")
 
 # %% ../nbs/09_run.ipynb #71c23dae
-RESUMABLE_CHANGES = ('epochs', 'resume', 'workers', 'num_workers', 'tta', 'precision', 'channels_last', 'work', 'batch_loader')
+RESUMABLE_CHANGES = ('epochs', 'resume', 'workers', 'num_workers', 'tta', 'precision', 'channels_last', 'work', 'batch_loader',
+                     'extra')  # the extra folders' paths: their data is in the fingerprint
 
 def run_fingerprint(labels:pd.DataFrame) -> str:
-    "SHA-256 of the Ids and targets of `labels`, in order: what identifies a run's data."
-    return hashlib.sha256('\n'.join(f"{i},{t}" for i, t in zip(labels['Id'], labels['Target'])).encode()).hexdigest()
+    "SHA-256 of the Ids and targets of `labels`, in order, rows of an extra `source` marked: what identifies a run's data."
+    src = labels['source'] if 'source' in labels else ['main'] * len(labels)
+    rows = (f"{i},{t}" + ('' if s == 'main' else ',extra') for i, t, s in zip(labels['Id'], labels['Target'], src))
+    return hashlib.sha256('\n'.join(rows).encode()).hexdigest()
 
 def check_resume(out:Path, # Model folder
                  s:TrainSettings, # Settings of the run asked for
@@ -218,24 +330,41 @@ def check_resume(out:Path, # Model folder
     try: old = json.loads(f.read_text())
     except ValueError: raise HPADataError(f"{f} is damaged: restart the run (--restart) or use another --out") from None
     if old.get('fingerprint') != fingerprint:
-        raise HPADataError(f"{out} holds a run on other data ({old.get('data')}): restart it (--restart) or use another --out")
+        extra = f" + extra {', '.join(old['extra'])}" if old.get('extra') else ''
+        raise HPADataError(f"{out} holds a run on other data ({old.get('data')}{extra}): restart it (--restart) or use another --out")
     diff = [f"{k} {old.get(k)!r} (now {v!r})" for k, v in asdict(s).items()
             if k not in RESUMABLE_CHANGES and not (k == 'lr' and v is None) and old.get(k) != v]
     if diff: raise HPADataError(f"{out} holds a run with other settings: {', '.join(diff)}; restart it (--restart) or use another --out")
 
 # %% ../nbs/09_run.ipynb #f44bbeca
-def run_dataloaders(prep:dict, # From `prepare_data`
+def source_split(labels:pd.DataFrame, # Labels of the run, with a `source` column when there are extra sources
+                 s:TrainSettings, # The run's settings: `valid_pct` or `fold` of `n_splits`, `seed`
+                ) -> tuple[np.ndarray, np.ndarray]:
+    "(train, valid) row numbers of `labels`: the split `s` asks for, drawn from the 'main' rows only; every other row trains."
+    src = labels['source'].to_numpy() if 'source' in labels else np.full(len(labels), 'main')
+    main = np.flatnonzero(src == 'main')
+    if len(main) < 2: raise HPADataError(f"{len(main)} usable sample(s) in the main dataset: a run needs at least 2 (one to train, one to validate)")
+    tr, va = hpa_split(labels.iloc[main], s.valid_pct, s.fold, s.n_splits, s.seed)
+    return np.concatenate([main[tr], np.flatnonzero(src != 'main')]), main[va]
+
+def source_counts(labels:pd.DataFrame, # Labels of the run, with a `source` column
+                  split:tuple, # (train, valid) row numbers
+                 ) -> dict:
+    "Training and validation samples of each source: {source: {'train': n, 'valid': n}}."
+    src = labels['source'] if 'source' in labels else pd.Series(['main'] * len(labels))
+    return {name: dict(train=int((src.iloc[split[0]] == name).sum()), valid=int((src.iloc[split[1]] == name).sum())) for name in src.unique()}
+
+def run_dataloaders(prep:dict, # From `prepare_sources` (or `prepare_data`)
                     s:TrainSettings, # The run's settings
                    ) -> tuple:
     "The `DataLoaders` of the run and its (train, valid) indices into `prep['labels']`; the normaliser sees training rows only."
     labels = prep['labels']
-    if len(labels) < 2: raise HPADataError(f"{len(labels)} usable sample(s): a run needs at least 2 (one to train, one to validate)")
-    tr, va = hpa_split(labels, s.valid_pct, s.fold, s.n_splits, s.seed)
+    tr, va = source_split(labels, s)
     block = None
     if s.features:
         feats = prep['features']
         block = BioFeatureBlock(feats, FeatureNormaliser.fit(feats.loc[labels['Id'].iloc[tr]]), s.feature_weights)
-    torch.manual_seed(s.seed)
+    torch.manual_seed(s.seed)  # below, extra samples' stems name the main folder: every usable sample is read from the (joint) cache by Id
     dls = hpa_dataloaders(prep['layout'].train_dir, labels, size=s.size, bs=s.bs, valid_idx=va, cache=prep['cache'],
                           aug=False if s.aug == 'none' else s.aug, feature_block=block, seed=s.seed, fast=s.batch_loader,
                           **({} if s.num_workers is None else dict(num_workers=s.num_workers)))
@@ -295,11 +424,13 @@ def evaluate_valid(learn:Learner, # Trained learner, best weights loaded
 
 def valid_predictions(ids, # Validation Ids
                       probs, # (N, 28) validation probabilities
-                      labels:pd.DataFrame, # Labels with `Id` and `Target`
+                      labels:pd.DataFrame, # Labels with `Id` and `Target` (and `source`, the dataset each sample came from)
                      ) -> pd.DataFrame:
-    "Validation probabilities by Id with the true `Target`, one column per class name (as `valid_preds.csv` stores them)."
+    "Validation probabilities by Id with the true `Target` (and `source`), one column per class name (as `valid_preds.csv` stores them)."
     df = pd.DataFrame(np.asarray(probs, dtype=np.float32), index=pd.Index(list(ids), name='Id'), columns=list(CLASS_NAMES))
-    df.insert(0, 'Target', labels.set_index('Id')['Target'].reindex(df.index).to_numpy())
+    by_id = labels.set_index('Id')
+    df.insert(0, 'Target', by_id['Target'].reindex(df.index).to_numpy())
+    if 'source' in by_id: df.insert(1, 'source', by_id['source'].reindex(df.index).to_numpy())
     return df
 
 # %% ../nbs/09_run.ipynb #35313826
@@ -315,7 +446,7 @@ def write_outputs(out:Path, # Model folder
                   s:TrainSettings, # The run's settings
                   run:dict, # What `run.json` holds
                   evaluation:tuple, # From `evaluate_valid`
-                  prep:dict, # From `prepare_data`
+                  prep:dict, # From `prepare_sources`
                   split:tuple, # (train, valid) indices
                   t0:float, # When the run started (`time.time()`)
                  ) -> dict:
@@ -326,7 +457,7 @@ def write_outputs(out:Path, # Model folder
     hist = pd.read_csv(out/'history.csv')
     best = hist[s.monitor].idxmin() if 'loss' in s.monitor else hist[s.monitor].idxmax()
     summary = dict(scores, epochs=len(hist), best_epoch=int(hist.loc[best, 'epoch']), lr=run['lr'], n_train=len(tr), n_valid=len(va),
-                   failed=sorted(prep['failed']), minutes=round((time.time() - t0) / 60, 2))
+                   sources=source_counts(labels, split), failed=sorted(prep['failed']), minutes=round((time.time() - t0) / 60, 2))
     write_atomic(out/'f1_table.csv', f1.to_csv); write_atomic(out/'thresholds.csv', table.to_csv)
     write_atomic(out/'metrics.json', lambda f: f.write_text(json.dumps(summary, indent=1)))
     plot_history(hist, out/'curves.png', title=f"{s.arch} {s.size}px, {'fused' if s.features else 'image-only'}"); plt.close('all')
@@ -341,7 +472,7 @@ def train_hpa(data, # Dataset folder: train.csv beside train/ (or beside the ima
               cbs=None, # Extra fastai callbacks
               **kwargs, # Fields of `TrainSettings` (size, epochs, arch, lr, ...)
              ) -> TrainResult|None:
-    "Train the fused (or image-only) model on `data` and export it to `out`; None in data-parallel workers but rank 0."
+    "Train the fused (or image-only) model on `data` (plus `extra` sources, training only) and export it to `out`; None in data-parallel workers but rank 0."
     t0, out = time.time(), Path(out)
     s = replace(settings or TrainSettings(), **kwargs)
     if out.exists() and not out.is_dir(): raise HPADataError(f"model folder {out} is a file")
@@ -351,7 +482,7 @@ def train_hpa(data, # Dataset folder: train.csv beside train/ (or beside the ima
 
 def _train(data, out:Path, s:TrainSettings, progress:bool, cbs, t0:float) -> TrainResult|None:
     "`train_hpa` once its model folder is locked: the steps in order."
-    prep = prepare_data(data, s.size, s.features, workers=s.workers, progress=progress, work=s.work)
+    prep = prepare_sources(data, s.extra, s.size, s.features, workers=s.workers, progress=progress, work=s.work)
     fingerprint = run_fingerprint(prep['labels'])
     resuming = s.resume and bool(checkpoint_files(out/'checkpoints'))
     if resuming: check_resume(out, s, fingerprint)
@@ -359,7 +490,7 @@ def _train(data, out:Path, s:TrainSettings, progress:bool, cbs, t0:float) -> Tra
     dls, split = run_dataloaders(prep, s)
     learn = run_learner(dls, prep['labels'].iloc[split[0]], s, out)
     speed = speed_callbacks(s.precision, s.channels_last)
-    run = dict(asdict(s), data=str(data), out=str(out), fingerprint=fingerprint, lr=run_lr(learn, s, out, resuming), **effective_speed(speed))
+    run = dict(asdict(s), data=str(data), sources=prep['sources'], out=str(out), fingerprint=fingerprint, lr=run_lr(learn, s, out, resuming), **effective_speed(speed))
     if not rank_distrib(): write_atomic(out/'run.json', lambda f: f.write_text(json.dumps(run, indent=1)))
     with distributed(learn):
         fit_resumable(learn, s.epochs, run['lr'], schedule=s.schedule, resume=s.resume, monitor=s.monitor, verbose=progress,
