@@ -9,7 +9,7 @@ from __future__ import annotations
 import base64
 import time
 import zlib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import cv2
@@ -19,15 +19,18 @@ from scipy.ndimage import find_objects
 from skimage.segmentation import watershed
 from tqdm.auto import tqdm
 
-from .core import CLASS_NAMES, N_CLASSES, HPADataError, check_rgby
+from .core import (CHANNELS, CLASS_NAMES, N_CLASSES, HPADataError, HPALayout, OutputLock, check_outputs, check_rgby,
+                             number_problem, process_map, write_atomic)
 from .metrics import label_ious, match_cells
-from .data import open_rgby, rgby_composite
+from .data import PNG_PARAMS, open_rgby, rgby_composite
+from .run import TrainResult, TrainSettings, train_hpa, work_folder
 
 # %% auto #0
 __all__ = ['CLASS_NAMES_2021', 'NEGATIVE_2021', 'CLASS_MAP_2021', 'CELL_METHODS', 'nucleus_instances', 'cell_instances',
            'CellMasks', 'border_cells', 'segment_cells', 'show_cells', 'segmentation_scores', 'to_2021', 'encode_mask',
            'decode_mask', 'prediction_string', 'parse_prediction_string', 'cell_boxes', 'cell_crops',
-           'cell_probabilities', 'cell_labels', 'cells_table', 'CellPredictions', 'predict_cells', 'show_cell_classes']
+           'cell_probabilities', 'cell_labels', 'cells_table', 'CellPredictions', 'predict_cells', 'show_cell_classes',
+           'cell_id', 'CellDataset', 'make_cell_dataset', 'train_cell_model', 'cells_report']
 
 # %% ../nbs/12_cells.ipynb #628c3edd
 def _disk(r:float) -> np.ndarray:
@@ -423,3 +426,113 @@ def show_cell_classes(rgby:np.ndarray, # (4, H, W) uint8 image
         ax.text((sl[1].start + sl[1].stop)/2, (sl[0].start + sl[0].stop)/2, ' '.join(map(str, cell_labels[k])) or '-',
                 color=lut[k + 1], fontsize=7, ha='center', va='center', fontweight='bold')
     return ax
+
+# %% ../nbs/12_cells.ipynb #e37bc64f
+def cell_id(sid:str, # Sample Id
+            k:int, # Cell number (1..n)
+           ) -> str:
+    "Id of cell `k` of sample `sid` in a cell-crop dataset."
+    return f"{sid}_cell{k:03d}"
+
+def _write_png(path:Path, ch:np.ndarray):
+    "Write the 2-D uint8 `ch` to `path` as a PNG, atomically."
+    ok, buf = cv2.imencode('.png', ch, PNG_PARAMS)
+    if not ok: raise OSError(f"Could not encode {path}")
+    write_atomic(path, buf.tobytes())
+
+def _crop_sample(job) -> tuple[str, pd.DataFrame|str]:
+    "Write the cell crops of one sample (`job`: stem, Id, target, output folder, size, margin, work size); its rows, or why it failed."
+    stem, sid, target, out, size, margin, work_size = job
+    try:
+        x = open_rgby(stem)
+        cells = segment_cells(x, work_size).cells
+        present = np.flatnonzero(np.bincount(cells.ravel(), minlength=int(cells.max(initial=0)) + 1)[1:]) + 1
+        crops = cell_crops(x, cells, size, margin)
+        for k in present:
+            for colour, ch in zip(CHANNELS, crops[k - 1]): _write_png(out/'train'/f"{cell_id(sid, k)}_{colour}.png", ch)
+        rows = pd.DataFrame({'Id': [cell_id(sid, k) for k in present], 'Target': target, 'Source': sid, 'cell': present})
+        write_atomic(out/'cell_rows'/f"{sid}.csv", lambda f: rows.to_csv(f, index=False))
+        return sid, rows
+    except (HPADataError, OSError, ValueError, cv2.error) as e: return sid, f"{type(e).__name__}: {e}"
+
+# %% ../nbs/12_cells.ipynb #63fee316
+@dataclass
+class CellDataset:
+    "What `make_cell_dataset` wrote: its folder, the samples and cells it holds, and the samples that failed (Id -> error)."
+    path: Path
+    n_samples: int
+    n_cells: int
+    failed: dict
+
+def _finished_rows(out:Path, ids) -> pd.DataFrame:
+    "The rows of the finished samples among `ids`, in their order."
+    parts = [pd.read_csv(f, dtype=str, keep_default_na=False) for f in (out/'cell_rows'/f"{i}.csv" for i in ids) if f.is_file()]
+    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=['Id', 'Target', 'Source', 'cell'])
+
+def make_cell_dataset(data, # Dataset folder: train.csv beside train/ (or beside the images)
+                      out, # Folder of the cell-crop dataset (created; a rerun resumes it)
+                      size:int=64, # Side of the crops, in pixels: the cell model's input size
+                      margin:float=0.05, # Margin round each cell's box, as a share of its side
+                      work_size:int=256, # Working resolution of the segmentation
+                      workers:int=1, # Processes
+                      progress:bool=True, # Show a progress bar
+                     ) -> CellDataset:
+    "Write each segmented cell of the samples in `data` as a crop with its image's labels to `out`: the competition layout with a `Source` column."
+    lay, out = HPALayout(data, check=False), Path(out)
+    if (why := number_problem('size', size, 16, 4096)): raise HPADataError(why)
+    check_outputs({'out': out/'train.csv'}, {'data': lay.train_csv})
+    if out.resolve() == lay.path.resolve(): raise HPADataError(f"out {out} is the dataset folder itself; give another folder")
+    (out/'train').mkdir(parents=True, exist_ok=True); (out/'cell_rows').mkdir(exist_ok=True)
+    with OutputLock(out/'cells'):
+        for f in (out/'train').glob('.*.tmp'): f.unlink()  # pieces left by a killed run
+        ids = lay.labels['Id'].tolist()
+        jobs = [(lay.train_dir/i, i, t, out, size, margin, work_size) for i, t in zip(ids, lay.labels['Target'])
+                if not (out/'cell_rows'/f"{i}.csv").is_file()]
+        done = process_map(_crop_sample, jobs, workers)
+        failed = {sid: r for sid, r in tqdm(done, total=len(jobs), disable=not progress, desc='cells', unit='sample') if isinstance(r, str)}
+        rows = _finished_rows(out, ids)
+        if not len(rows): raise HPADataError(f"No cell found in the {len(ids)} samples of {lay.path} ({len(failed)} failed)")
+        write_atomic(out/'train.csv', lambda f: rows.to_csv(f, index=False))
+        write_atomic(out/'failed.csv', lambda f: pd.DataFrame({'Id': list(failed), 'error': list(failed.values())}).to_csv(f, index=False))
+    return CellDataset(out, rows['Source'].nunique(), len(rows), failed)
+
+# %% ../nbs/12_cells.ipynb #32baa949
+def train_cell_model(data, # Dataset folder: train.csv beside train/ (or beside the images)
+                     out='hpa_cell_model', # Model folder to write (and resume)
+                     crops=None, # Folder of the cell-crop dataset; default WORK/cells_SIZE (WORK: `settings.work`, else `data`)
+                     margin:float=0.05, # Margin round each cell's box, as a share of its side
+                     work_size:int=256, # Working resolution of the segmentation
+                     settings:TrainSettings|None=None, # The run's settings; keyword arguments override them
+                     progress:bool=True, # Show progress bars
+                     **kwargs, # Fields of `TrainSettings` (size, epochs, arch, features, ...)
+                    ) -> tuple[CellDataset, TrainResult|None]:
+    "Cut the cells of `data` into a crop dataset with the images' labels (`make_cell_dataset`) and train a cell-level model on it to `out`."
+    s = replace(settings or TrainSettings(), **kwargs)  # checks the settings
+    crops = Path(crops) if crops is not None else work_folder(data, s.work)/f'cells_{s.size}'
+    cds = make_cell_dataset(data, crops, s.size, margin, work_size, s.workers or 1, progress)
+    return cds, train_hpa(cds.path, out, s, progress)
+
+# %% ../nbs/12_cells.ipynb #0787792c
+def cells_report(out, # Folder of the page: the main report's folder, so that `report.write_report` links it
+                 scores:pd.DataFrame, # Per-cell AP by class (rows) of each method (columns), e.g. from `metrics.per_cell_ap`
+                 panels=(), # Fields to show: (title, rgby, cell label image, class ids of each cell) each
+                 title:str='Per-cell results', # Title of the page
+                 name:str='cells.html', # File name of the page
+                 n_cols:int=4, # Panels per row
+                ) -> Path:
+    "Write the page `out/name`: the table `scores` and the `panels` (fields with cells outlined by class); return its path."
+    from hpa_fastai.report import _html_page, _html_table
+    import matplotlib.pyplot as plt
+    out = Path(out); out.mkdir(parents=True, exist_ok=True)
+    parts = ["<h2>Per-cell AP at IoU 0.6, by class</h2>", _html_table(scores)]
+    if len(panels):
+        rows = -(-len(panels)//n_cols)
+        fig, axs = plt.subplots(rows, n_cols, figsize=(3.2*n_cols, 3.3*rows), squeeze=False)
+        for ax, (t, x, cells, labels) in zip(axs.flat, panels): show_cell_classes(x, cells, labels, ax, t)
+        for ax in axs.flat[len(panels):]: ax.axis('off')
+        fig.tight_layout()
+        png = f"{Path(name).stem}_fields.png"
+        write_atomic(out/png, lambda f: fig.savefig(f, format='png', dpi=72)); plt.close(fig)
+        parts += ["<h2>Fields</h2><p>Cells outlined in the colour of their first class, class ids written on them (-: none).</p>",
+                  f"<p><img src='{png}' alt='labelled fields'></p>"]
+    return write_atomic(out/name, lambda f: f.write_text(_html_page(title, parts)))

@@ -288,6 +288,12 @@ def _image_sections(model_dir:Path, folder:Path, out:Path, ids, probs, targs, th
     return parts
 
 # %% ../nbs/10_report.ipynb #b47816fa
+def _pages_section(out:Path) -> list[str]:
+    "HTML links to the other pages (`*.html`) in the report folder `out`, such as the per-cell page `cells.cells_report` writes."
+    pages = sorted(p.name for p in out.glob('*.html') if p.name != 'report.html')
+    if not pages: return []
+    return ["<h2>More pages</h2><ul>" + ''.join(f"<li><a href='{html.escape(n)}'>{html.escape(n)}</a></li>" for n in pages) + "</ul>"]
+
 def write_report(model_dir, # Model folder written by `train_hpa`
                  data=None, # Dataset folder for the images; default the one in `run.json`
                  out=None, # Folder to write the report to; default MODEL_DIR/report
@@ -327,7 +333,7 @@ def write_report(model_dir, # Model folder written by `train_hpa`
     else:
         cam_ids = cam_samples(ids, probs, targs, n_cam) if cam_ids is None else [str(i) for i in cam_ids]
         parts += _image_sections(model_dir, folder, out, ids, probs, targs, thr, n_errors, cam_ids)
-    parts += _settings_section(run)
+    parts += _pages_section(out) + _settings_section(run)
     page = out/'report.html'
     write_atomic(page, lambda f: f.write_text(_html_page(f"hpa_fastai report: {model_dir.name}", parts)))
     return page

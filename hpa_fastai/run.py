@@ -38,12 +38,12 @@ from .train import (ProgressiveResize, checkpoint_files, dihedral_tta, distribut
                               hpa_metrics, load_weights_file, small_epochs, speed_callbacks)
 
 # %% auto #0
-__all__ = ['RESUMABLE_CHANGES', 'work_folder', 'prepare_data', 'check_extra_folder', 'source_work', 'source_folders',
-           'check_sources', 'JointCache', 'prepare_sources', 'join_sources', 'make_loss', 'plot_history',
-           'TrainSettings', 'setting_docs', 'check_settings', 'run_fingerprint', 'check_resume', 'source_split',
-           'source_counts', 'run_dataloaders', 'run_learner', 'run_lr', 'progressive_callbacks', 'evaluate_valid',
-           'valid_predictions', 'TrainResult', 'write_outputs', 'train_hpa', 'seconds_per_batch', 'EpochPlan',
-           'plan_epochs']
+__all__ = ['RESUMABLE_CHANGES', 'SOURCE_COLUMN', 'work_folder', 'prepare_data', 'check_extra_folder', 'source_work',
+           'source_folders', 'check_sources', 'JointCache', 'prepare_sources', 'join_sources', 'make_loss',
+           'plot_history', 'TrainSettings', 'setting_docs', 'check_settings', 'run_fingerprint', 'check_resume',
+           'dataset_sources', 'grouped_split', 'run_split', 'source_split', 'source_counts', 'run_dataloaders',
+           'run_learner', 'run_lr', 'progressive_callbacks', 'evaluate_valid', 'valid_predictions', 'TrainResult',
+           'write_outputs', 'train_hpa', 'seconds_per_batch', 'EpochPlan', 'plan_epochs']
 
 # %% ../nbs/09_run.ipynb #5f0eacdd
 def work_folder(data, # Dataset folder
@@ -336,6 +336,44 @@ def check_resume(out:Path, # Model folder
             if k not in RESUMABLE_CHANGES and not (k == 'lr' and v is None) and old.get(k) != v]
     if diff: raise HPADataError(f"{out} holds a run with other settings: {', '.join(diff)}; restart it (--restart) or use another --out")
 
+# %% ../nbs/09_run.ipynb #4d2c2d62
+SOURCE_COLUMN = 'Source'  # Column of a label file naming each sample's source image (a cell-crop dataset)
+
+def dataset_sources(layout:HPALayout, # The dataset's layout
+                    ids, # Sample Ids to look up
+                   ) -> np.ndarray|None:
+    "Source image of each of `ids` when `layout`'s label file has a `Source` column (a cell-crop dataset), else None."
+    df = pd.read_csv(layout.train_csv, dtype=str, keep_default_na=False)
+    if SOURCE_COLUMN not in df.columns: return None
+    src = dict(zip(df['Id'], df[SOURCE_COLUMN]))
+    return np.array([src[i] for i in ids], dtype=object)
+
+def grouped_split(labels, # Labels DataFrame (`read_labels`) or (N, 28) multi-hot array
+                  groups, # Group (source image) of each row
+                  valid_pct:float=0.2, # Share of the groups for validation, unless `fold` is given
+                  fold:int|None=None, # Validate on fold `fold` of `n_splits` stratified folds of the groups
+                  n_splits:int=5, # Number of folds
+                  seed:int=42, # Seed of the split
+                 ) -> tuple[np.ndarray, np.ndarray]:
+    "Row numbers (train, valid) of `labels`, each group wholly on one side: `hpa_split` of the groups by the union of their labels."
+    codes, uniq = pd.factorize(pd.Series(np.asarray(groups, dtype=object)))
+    if len(uniq) < 2: raise HPADataError(f"{len(uniq)} source image(s): a split by source needs at least 2")
+    y = as_multihot(labels)
+    gy = np.zeros((len(uniq), y.shape[1]), y.dtype); np.maximum.at(gy, codes, y)
+    va = np.isin(codes, hpa_split(gy, valid_pct, fold, n_splits, seed)[1])
+    if va.all() or not va.any(): raise HPADataError(f"Splitting {len(uniq)} source images left one side empty: use more images or another valid_pct")
+    return np.flatnonzero(~va), np.flatnonzero(va)
+
+def run_split(prep:dict, # From `prepare_data`
+              s:TrainSettings, # The run's settings
+             ) -> tuple[np.ndarray, np.ndarray]:
+    "(train, valid) row numbers of `prep['labels']`: by source image for a cell-crop dataset, else `source_split` (validation from the main dataset only)."
+    labels = prep['labels']
+    if 'source' in labels and (labels['source'] != 'main').any(): return source_split(labels, s)  # with extra sources, crops are not grouped
+    groups = dataset_sources(prep['layout'], labels['Id'])
+    if groups is None: return source_split(labels, s)
+    return grouped_split(labels, groups, s.valid_pct, s.fold, s.n_splits, s.seed)
+
 # %% ../nbs/09_run.ipynb #f44bbeca
 def source_split(labels:pd.DataFrame, # Labels of the run, with a `source` column when there are extra sources
                  s:TrainSettings, # The run's settings: `valid_pct` or `fold` of `n_splits`, `seed`
@@ -359,7 +397,7 @@ def run_dataloaders(prep:dict, # From `prepare_sources` (or `prepare_data`)
                    ) -> tuple:
     "The `DataLoaders` of the run and its (train, valid) indices into `prep['labels']`; the normaliser sees training rows only."
     labels = prep['labels']
-    tr, va = source_split(labels, s)
+    tr, va = run_split(prep, s)
     block = None
     if s.features:
         feats = prep['features']
