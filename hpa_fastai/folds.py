@@ -14,9 +14,9 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from .artifact import CONFIG_FILE, export_ensemble, read_artifact_config
+from .artifact import export_ensemble, read_artifact_config
 from .core import CLASS_NAMES, HPADataError, OutputLock, target_to_multihot, write_atomic
-from .metrics import class_scores, crossfit_labels, macro_f1_score, score_thresholds, threshold_sets
+from .metrics import apply_thresholds, class_scores, crossfit_labels, macro_f1_score, score_thresholds, threshold_sets
 from .run import RESUMABLE_CHANGES, TrainSettings, prepare_data, run_fingerprint, train_hpa
 
 # %% auto #0
@@ -130,7 +130,9 @@ def _fold_list(folds, n_splits:int) -> list[int]:
 def _train_fold(data, out:Path, k:int, s:TrainSettings, progress:bool) -> str|None:
     "Train (or resume) fold `k`; the error message when it fails."
     try: train_hpa(data, fold_dir(out, k), s, progress=progress)
-    except Exception as e: return f"{type(e).__name__}: {e}"
+    except Exception as e:
+        if progress: print(f"fold {k} failed: {type(e).__name__}: {e}")
+        return f"{type(e).__name__}: {e}"
     if progress: print(f"fold {k}: done")
 
 def _write_oof(out:Path, oof:pd.DataFrame, evaluation:tuple) -> None:
