@@ -26,9 +26,9 @@ from .features import N_FEATURES, BioFeatureVector, FeatureNormaliser, feature_w
 from .model import HPAModel, hpa_model
 
 # %% auto #0
-__all__ = ['ARTIFACT_FORMAT', 'ARTIFACT_VERSION', 'CONFIG_FILE', 'WEIGHTS_FILE', 'MAX_SIZE', 'ArtifactError', 'artifact_config',
-           'export_model', 'learner_preprocessing', 'export_learner', 'read_artifact_config', 'build_model',
-           'load_model']
+__all__ = ['ARTIFACT_FORMAT', 'ARTIFACT_VERSION', 'CONFIG_FILE', 'WEIGHTS_FILE', 'MAX_SIZE', 'ENSEMBLE_FORMAT', 'ArtifactError',
+           'artifact_config', 'export_model', 'learner_preprocessing', 'export_learner', 'read_artifact_config',
+           'build_model', 'load_model', 'is_ensemble', 'export_ensemble', 'read_ensemble_config', 'load_ensemble']
 
 # %% ../nbs/07_artifact.ipynb #4c53f6cb
 ARTIFACT_FORMAT, ARTIFACT_VERSION = 'hpa_fastai-model', 1
@@ -251,3 +251,92 @@ def load_model(path, # Artifact folder
         detail = ' '.join(str(e).split())[:400]
         raise ArtifactError(f"Refused {path/cfg['weights']['file']}: its tensors do not fit the model of {CONFIG_FILE}: {detail}") from None
     return model.eval(), cfg
+
+# %% ../nbs/07_artifact.ipynb #4f15d091
+ENSEMBLE_FORMAT = 'hpa_fastai-ensemble'
+_MEMBER_NAME = re.compile(r'^\w[\w.-]*$')
+
+def _check_member_names(members) -> list[str]:
+    "`members` as a list of distinct plain sub-folder names; anything else is an `ArtifactError`."
+    members = [str(m) for m in members]
+    bad = [m for m in members if not _MEMBER_NAME.match(m) or m in ('.', '..')]
+    if not members or bad: raise ArtifactError(f"ensemble members must be sub-folder names of the ensemble folder, got {bad or 'none'}")
+    if len(set(members)) != len(members): raise ArtifactError(f"ensemble members named twice: {members}")
+    return members
+
+def is_ensemble(path, # Model folder (or its config.json)
+               ) -> bool:
+    "Whether the folder `path` holds an ensemble config (a quick look at `format`; loading checks the rest)."
+    p = Path(path); f = p if p.name == CONFIG_FILE else p/CONFIG_FILE
+    try: return json.loads(f.read_text()).get('format') == ENSEMBLE_FORMAT
+    except (OSError, ValueError, UnicodeDecodeError, AttributeError): return False
+
+# %% ../nbs/07_artifact.ipynb #88fab740
+def _members_agree(path:Path, cfgs:dict) -> None:
+    "Raise `ArtifactError` naming the first member config of `cfgs` whose classes or image preprocessing differ from the first's."
+    first_name, first = next(iter(cfgs.items()))
+    key = lambda c: (c['class_names'], c['image']['size'], c['image'].get('cache_size'), bool(c['model']['n_features']))
+    for name, c in cfgs.items():
+        if key(c) != key(first):
+            raise ArtifactError(f"{path/name/CONFIG_FILE}: classes, image size, cache size or use of features differ from member {first_name}")
+
+def export_ensemble(path, # Ensemble folder, holding the member model folders
+                    members, # Names of the member folders inside `path`
+                    thresholds:dict, # Named threshold sets (e.g. fitted on out-of-fold predictions)
+                    default_threshold:str='per_class', # Set used by default
+                    extra:dict|None=None, # Free JSON-able metadata
+                   ) -> Path:
+    "Write the `config.json` of the ensemble of the model folders `members` inside `path` (checked, written atomically)."
+    path, members = Path(path), _check_member_names(members)
+    cfgs = {m: read_artifact_config(path/m) for m in members}
+    _members_agree(path, cfgs)
+    first = next(iter(cfgs.values()))
+    sets = _threshold_config(thresholds, len(first['class_names']))
+    if default_threshold not in sets: raise ValueError(f"default_threshold {default_threshold!r} is not one of the sets {sorted(sets)}")
+    cfg = dict(format=ENSEMBLE_FORMAT, format_version=ARTIFACT_VERSION, library_version=__version__,
+               members=[dict(path=m, sha256=_sha256(path/m/CONFIG_FILE)) for m in members], class_names=first['class_names'],
+               thresholds=sets, default_threshold=default_threshold, extra=extra or {})
+    return write_atomic(path/CONFIG_FILE, lambda f: f.write_text(json.dumps(cfg, indent=1, default=_to_json))).parent
+
+# %% ../nbs/07_artifact.ipynb #04dba0aa
+def _ensemble_problems(cfg) -> list[str]:
+    "What is wrong with the ensemble config `cfg` (empty when nothing is)."
+    if not isinstance(cfg.get('format_version'), int) or cfg['format_version'] > ARTIFACT_VERSION:
+        return [f"format_version {cfg.get('format_version')!r} is newer than this hpa_fastai reads ({ARTIFACT_VERSION}): upgrade hpa_fastai"]
+    missing = [k for k in ('members', 'class_names', 'thresholds', 'default_threshold') if k not in cfg]
+    if missing: return [f"missing key(s) {missing}"]
+    n, ms = len(cfg['class_names']), cfg['members']
+    checks = [(isinstance(ms, list) and len(ms) > 0 and all(isinstance(m, dict) and isinstance(m.get('sha256'), str) for m in ms),
+               "members must be a list of {path, sha256}"),
+              (all(isinstance(v, list) and len(v) == n and all(isinstance(x, (int, float)) and 0 <= x <= 1 for x in v)
+                   for v in cfg['thresholds'].values()), f"each threshold set needs {n} values in [0, 1]"),
+              (cfg['default_threshold'] in cfg['thresholds'], f"default_threshold {cfg['default_threshold']!r} is not a threshold set")]
+    return [msg for ok, msg in checks if not ok]
+
+def read_ensemble_config(path, # Ensemble folder (or its config.json)
+                        ) -> dict:
+    "The checked `config.json` of the ensemble at `path`, its member names checked too; reads nothing else."
+    path = _artifact_dir(path); f = path/CONFIG_FILE
+    try: cfg = json.loads(f.read_text())
+    except (OSError, ValueError, UnicodeDecodeError) as e: raise ArtifactError(f"{f} is not readable JSON: {e}") from None
+    if not isinstance(cfg, dict) or cfg.get('format') != ENSEMBLE_FORMAT: raise ArtifactError(f"{f} is not an ensemble config (format {ENSEMBLE_FORMAT!r})")
+    try: problems = _ensemble_problems(cfg)
+    except (TypeError, AttributeError, KeyError) as e: problems = [f"malformed entry: {type(e).__name__}: {e}"]
+    if problems: raise ArtifactError(f"{f} is not a valid hpa_fastai ensemble config:\n  " + '\n  '.join(problems))
+    _check_member_names([m.get('path') for m in cfg['members']])
+    return cfg
+
+def load_ensemble(path, # Ensemble folder written by `export_ensemble`
+                 ) -> tuple[list[tuple[HPAModel, dict]], dict]:
+    "The (model, config) of each member of the ensemble at `path`, each checked as `load_model` checks one, and the ensemble config."
+    path = _artifact_dir(path)
+    cfg, models = read_ensemble_config(path), []
+    for m in cfg['members']:
+        d = path/m['path']
+        if not (d/CONFIG_FILE).is_file(): raise ArtifactError(f"ensemble member {d/CONFIG_FILE} is missing")
+        if _sha256(d/CONFIG_FILE) != m['sha256']:
+            raise ArtifactError(f"Refused {d/CONFIG_FILE}: it changed after the ensemble was exported (its SHA-256 differs); export the ensemble again")
+        models.append(load_model(d))
+    _members_agree(path, {m['path']: c for m, (_, c) in zip(cfg['members'], models)})
+    if models[0][1]['class_names'] != cfg['class_names']: raise ArtifactError(f"{path/CONFIG_FILE}: class_names differ from its members'")
+    return models, cfg

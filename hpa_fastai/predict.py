@@ -18,17 +18,17 @@ import torch
 from fastcore.basics import patch
 from tqdm.auto import tqdm
 
-from .artifact import load_model
+from .artifact import is_ensemble, load_ensemble, load_model
 from .model import HPAModel
 from .core import CHANNELS, CLASS_NAMES, IMAGE_EXTS, N_CLASSES, HPADataError, check_ids, check_outputs, check_rgby, write_atomic
 from .data import TensorRGBY, dihedral, open_rgby, resize_rgby
-from .features import FeatureNormaliser, bio_features
+from .features import FEATURE_NAMES, FeatureNormaliser, bio_features
 from .metrics import apply_thresholds
 from .train import aggregate_views
 
 # %% auto #0
-__all__ = ['predictions_frame', 'HPAPredictor', 'folder_ids', 'read_sample_submission', 'submission_frame', 'check_submission',
-           'write_submission']
+__all__ = ['predictions_frame', 'HPAPredictor', 'EnsemblePredictor', 'folder_ids', 'read_sample_submission', 'submission_frame',
+           'check_submission', 'write_submission']
 
 # %% ../nbs/08_predict.ipynb #a7ffc076
 def _as_rgby(item) -> np.ndarray:
@@ -77,6 +77,7 @@ class HPAPredictor:
              device=None, # Torch device; default the GPU when there is one
             ) -> HPAPredictor:
         "Rebuild the predictor of artifact folder `path` from its config and safetensors weights, refusing anything else."
+        if is_ensemble(path): return EnsemblePredictor.load(path, device)  # a K-fold ensemble folder
         return cls(*load_model(path), device=device)
 
     @property
@@ -195,6 +196,51 @@ def predict(self:HPAPredictor, items, # Sample stems or (4, H, W) uint8 arrays (
     df = predictions_frame(ids, probs, thr, at_least_one, self.class_names)
     df.attrs['failed'] = failed
     return df
+
+# %% ../nbs/08_predict.ipynb #d9172feb
+def _member_features(member:HPAPredictor, raw:torch.Tensor) -> torch.Tensor:
+    "The raw (B, 10) features `raw` normalised and weighted as `member` was trained."
+    return torch.tensor(member.normaliser(raw.numpy()) * member.feature_weights, dtype=torch.float32)
+
+class EnsemblePredictor(HPAPredictor):
+    "An `HPAPredictor` averaging the probabilities of its `members` (the folds of a K-fold run), with the ensemble's thresholds."
+    def __init__(self, members:list, # `HPAPredictor`s with the same classes, image size and use of features
+                 config:dict, # Ensemble config (see `artifact.read_ensemble_config`)
+                ):
+        first = members[0]
+        self.members, self.config, self.class_names = list(members), config, list(config['class_names'])
+        self.device, self.model, self.size, self.cache_size = first.device, None, first.size, first.cache_size
+        self.normaliser, self.feature_weights = None, None  # each member applies its own to the raw features
+        self.thresholds = {k: np.asarray(v, np.float64) for k, v in config['thresholds'].items()}
+        self.default_threshold = config['default_threshold']
+
+    @classmethod
+    def load(cls, path, # Ensemble folder written by `export_ensemble`
+             device=None, # Torch device; default the GPU when there is one
+            ) -> EnsemblePredictor:
+        "The ensemble predictor of folder `path`: every member loaded and checked as a single artifact is."
+        models, cfg = load_ensemble(path)
+        return cls([HPAPredictor(m, c, device=device) for m, c in models], cfg)
+
+    @property
+    def uses_features(self) -> bool: return self.members[0].uses_features
+
+    def __repr__(self):
+        return (f"EnsemblePredictor({len(self.members)} members of {self.members[0].config['model']['arch']}, {self.size}px, "
+                f"thresholds {sorted(self.thresholds)} (default {self.default_threshold!r}), on {self.device})")
+
+    def load_sample(self, item):
+        "The uint8 (4, size, size) image and, for fused members, the raw features of `item`."
+        arr = _as_rgby(item)
+        x = TensorRGBY.create(resize_rgby(arr, self.cache_size) if self.cache_size else arr, self.size).as_subclass(torch.Tensor)
+        if not self.uses_features: return x, None
+        f = bio_features(arr)
+        return x, torch.tensor([f[k] for k in FEATURE_NAMES], dtype=torch.float64)
+
+    def predict_batch(self, x, feats=None, tta:bool=False, agg:str='mean') -> torch.Tensor:
+        "Mean over the members of their probabilities (B, C) of the batch `x` with raw features `feats`."
+        return torch.stack([m.predict_batch(x, None if feats is None else _member_features(m, feats), tta, agg)
+                            for m in self.members]).mean(0)
 
 # %% ../nbs/08_predict.ipynb #4e0f2580
 _CHANNEL_FILE = re.compile(r'^(.+)_(' + '|'.join(CHANNELS) + r')(' + '|'.join(re.escape(e) for e in IMAGE_EXTS) + r')$', re.I)
