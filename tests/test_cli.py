@@ -1,36 +1,35 @@
-"""The installed `hpa-fastai` command, run as a user would: help, synth, cache with a corrupt sample, demo."""
-import shutil, subprocess, sys
-from pathlib import Path
-
+"""The `hpa-fastai` command, run as a user would: help, synth, cache with a corrupt sample, demo. The installed entry point
+runs in a fresh process (help, one synth); the rest through `cli.main` in this process (the `cli` fixture)."""
 import numpy as np
 import pandas as pd
-import pytest
 
-EXE = shutil.which('hpa-fastai') or str(Path(sys.executable).parent/'hpa-fastai')
+from conftest import run_exe
 
-def run(*args, ok=True):
-    r = subprocess.run([EXE, *map(str, args)], capture_output=True, text=True, timeout=600)
-    if ok and r.returncode: raise AssertionError(f"exit {r.returncode}\n{r.stdout}\n{r.stderr}")
+def ok(r):
+    "`r` when its exit status is 0, else an error with its output."
+    if r.returncode: raise AssertionError(f"exit {r.returncode}\n{r.stdout}\n{r.stderr}")
     return r
 
-def test_help_lists_subcommands():
-    r = run('--help')
+def test_help_lists_subcommands(cli):
+    r = ok(run_exe('--help'))  # the installed command starts and lists its subcommands
     for sub in ('synth', 'cache', 'features', 'train', 'predict', 'experiment', 'demo'): assert sub in r.stderr
-    assert '--size' in run('synth', '--help').stdout
-    assert run('nonsense', ok=False).returncode == 2
+    assert '--size' in ok(cli('synth', '--help')).stdout
+    assert cli('nonsense').returncode == 2
 
-def test_synth_is_deterministic(tmp_path):
-    for d in ('a', 'b'): run('synth', '--out', tmp_path/d, '--n', 6, '--size', 64, '--seed', 3)
+def test_synth_is_deterministic(tmp_path, cli):
+    "One dataset written by the installed command in a fresh process, one in this process: the same bytes."
+    ok(run_exe('synth', '--out', tmp_path/'a', '--n', 6, '--size', 64, '--seed', 3))
+    ok(cli('synth', '--out', tmp_path/'b', '--n', 6, '--size', 64, '--seed', 3))
     la, lb = (pd.read_csv(tmp_path/d/'train.csv') for d in ('a', 'b'))
     pd.testing.assert_frame_equal(la, lb)
     for f in sorted((tmp_path/'a'/'train').iterdir()): assert f.read_bytes() == (tmp_path/'b'/'train'/f.name).read_bytes()
 
-def test_cache_keeps_going_and_reports_failures(tmp_path):
-    run('synth', '--out', tmp_path/'s', '--n', 10, '--size', 64, '--seed', 0)
+def test_cache_keeps_going_and_reports_failures(tmp_path, cli):
+    ok(cli('synth', '--out', tmp_path/'s', '--n', 10, '--size', 64, '--seed', 0))
     ids = pd.read_csv(tmp_path/'s'/'train.csv')['Id']
     (tmp_path/'s'/'train'/f"{ids[2]}_yellow.png").write_bytes(b'\x89PNG broken')
     (tmp_path/'s'/'train'/f"{ids[5]}_blue.png").unlink()
-    r = run('cache', tmp_path/'s', '--size', 32, '--workers', 2, ok=False)
+    r = cli('cache', tmp_path/'s', '--size', 32, '--workers', 2)
     assert r.returncode == 1
     assert ids[2] in r.stderr and f"{ids[2]}_yellow.png" in r.stderr and ids[5] in r.stderr and 'missing blue' in r.stderr
     done = np.load(tmp_path/'s'/'cache_32'/'done.npy')
@@ -38,16 +37,16 @@ def test_cache_keeps_going_and_reports_failures(tmp_path):
     failed = pd.read_csv(tmp_path/'s'/'cache_32'/'failed.csv')
     assert sorted(failed['Id']) == sorted([ids[2], ids[5]])
 
-def test_bad_labels_name_the_problem(tmp_path):
-    run('synth', '--out', tmp_path/'s', '--n', 4, '--size', 32, '--seed', 0)
+def test_bad_labels_name_the_problem(tmp_path, cli):
+    ok(cli('synth', '--out', tmp_path/'s', '--n', 4, '--size', 32, '--seed', 0))
     df = pd.read_csv(tmp_path/'s'/'train.csv'); df.loc[1, 'Target'] = '3 31'
     df.to_csv(tmp_path/'s'/'train.csv', index=False)
-    r = run('cache', tmp_path/'s', '--size', 16, ok=False)
+    r = cli('cache', tmp_path/'s', '--size', 16)
     assert r.returncode == 2 and 'Class id 31' in r.stderr and df['Id'][1] in r.stderr
 
-def test_demo_main_job(tmp_path):
+def test_demo_main_job(tmp_path, cli):
     args = ('--out', tmp_path/'run', '--n', 48, '--n-test', 8, '--size', 32, '--epochs', 2, '--workers', 2)
-    r = run('demo', *args)
+    r = ok(cli('demo', *args))
     assert 'Nucleoplasm' in r.stdout and 'gallery' in r.stdout and 'valid macro-F1' in r.stdout
     assert (tmp_path/'run'/'gallery.png').stat().st_size > 10_000
     summ = pd.read_csv(tmp_path/'run'/'class_summary.csv')
@@ -57,5 +56,5 @@ def test_demo_main_job(tmp_path):
     sub = pd.read_csv(tmp_path/'run'/'submission.csv', keep_default_na=False)
     assert list(sub.columns) == ['Id', 'Predicted'] and len(sub) == 8
     assert list(sub['Id']) == list(pd.read_csv(tmp_path/'run'/'synth'/'sample_submission.csv')['Id'])
-    r2 = run('demo', *args)
+    r2 = ok(cli('demo', *args))
     assert 'reusing' in r2.stdout

@@ -1,11 +1,9 @@
-"""`hpa-fastai experiment` run as a user would: a tiny grid from a TOML file, resumed, with a failing run."""
-import os, shutil, subprocess, sys
-from pathlib import Path
-
+"""`hpa-fastai experiment` run as a user would (through `cli.main`, in this process): a tiny grid from a TOML file,
+resumed, with a failing run."""
 import pandas as pd
 import pytest
 
-EXE = shutil.which('hpa-fastai') or str(Path(sys.executable).parent/'hpa-fastai')
+from hpa_fastai import cli
 
 CONFIG = '''
 name = "tiny"
@@ -36,18 +34,19 @@ name = "broken"
 stem_colour = "teal"
 '''
 
-def has_experiment_command() -> bool:
-    r = subprocess.run([EXE, '--help'], capture_output=True, text=True, timeout=120)
-    return 'experiment' in r.stdout + r.stderr
+needs_command = pytest.mark.skipif('experiment' not in cli.COMMANDS, reason="`hpa-fastai experiment` is not registered in the CLI yet")
 
-needs_command = pytest.mark.skipif(not has_experiment_command(), reason="`hpa-fastai experiment` is not registered in the CLI yet")
-
-def run(*args):
-    return subprocess.run([EXE, 'experiment', *map(str, args)], capture_output=True, text=True, timeout=600,
-                          env={**os.environ, 'OMP_NUM_THREADS': '1', 'MKL_NUM_THREADS': '1'})
+@pytest.fixture
+def run(capsys):
+    "`run(*args)`: `hpa-fastai experiment ARGS` in this process, on one torch thread (as the fresh process had OMP_NUM_THREADS=1)."
+    import torch
+    from conftest import run_main
+    threads = torch.get_num_threads(); torch.set_num_threads(1)
+    yield lambda *args: run_main(capsys, 'experiment', *args)
+    torch.set_num_threads(threads)
 
 @needs_command
-def test_experiment_grid_resumes_and_records_failures(tmp_path):
+def test_experiment_grid_resumes_and_records_failures(tmp_path, run):
     (tmp_path/'tiny.toml').write_text(CONFIG)
     out = tmp_path/'out'
     r = run(tmp_path/'tiny.toml', '--out', out)
@@ -66,7 +65,7 @@ def test_experiment_grid_resumes_and_records_failures(tmp_path):
     assert (out/'runs'/'baseline'/'model.safetensors').stat().st_mtime_ns == stamp
 
 @needs_command
-def test_experiment_bad_config_exits_2(tmp_path):
+def test_experiment_bad_config_exits_2(tmp_path, run):
     (tmp_path/'bad.toml').write_text(CONFIG.replace('epochs = 2', 'epoch = 2'))
     r = run(tmp_path/'bad.toml', '--out', tmp_path/'out')
     assert r.returncode == 2 and "unknown train_hpa option(s) ['epoch']" in r.stderr

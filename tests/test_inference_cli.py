@@ -1,4 +1,6 @@
-"""The `predict` command run in fresh processes, as a user would: partial failure, Kaggle output, refused pickles, no nbdev."""
+"""The `predict` command run as a user would: partial failure, Kaggle output, refused pickles, no nbdev. In this process
+where that shows the same (the `cli` fixture, `predict` itself); in a fresh one for a pickle refused there and for
+a predictor that must work without nbdev."""
 import hashlib, json, pickle, shutil, subprocess, sys
 from pathlib import Path
 
@@ -13,8 +15,7 @@ from hpa_fastai.artifact import CONFIG_FILE, WEIGHTS_FILE, export_model
 from hpa_fastai.cli import predict
 from hpa_fastai.model import hpa_model
 from hpa_fastai.synth import make_synthetic_dataset
-
-EXE = shutil.which('hpa-fastai') or str(Path(sys.executable).parent/'hpa-fastai')
+from conftest import run_main
 
 @pytest.fixture(scope='module')
 def setup(tmp_path_factory):
@@ -33,17 +34,18 @@ def py(code:str, *args):
 PREDICT = "import sys; from hpa_fastai.cli import predict; from pathlib import Path; a = sys.argv[1:]; " \
           "sys.exit(predict(Path(a[0]), Path(a[1]), Path(a[2]), submission=Path(a[3]) if len(a) > 3 else None))"
 
-def test_partial_failure(setup):
+def test_partial_failure(setup, capsys):
     tmp, data, art = setup
     broken = Path(shutil.copytree(data/'test', tmp/'broken'))
     ids = pd.read_csv(data/'sample_submission.csv')['Id'].tolist()
     (broken/f"{ids[1]}_green.png").write_bytes(b'\x89PNG\r\n\x1a\n' + b'\0' * 40)  # a header, then nothing
     (broken/f"{ids[4]}_red.png").unlink()
-    r = py(PREDICT, art, broken, tmp/'out'/'preds.csv', data/'sample_submission.csv')
-    assert r.returncode == 1, r.stderr
-    assert f"FAILED {ids[1]}" in r.stderr and f"{ids[1]}_green.png" in r.stderr
-    assert f"FAILED {ids[4]}" in r.stderr and 'missing red' in r.stderr
-    assert '2 sample(s) failed' in r.stderr and 'predicting' in r.stderr  # summary and progress bar
+    capsys.readouterr()
+    rc, err = predict(art, broken, tmp/'out'/'preds.csv', submission=data/'sample_submission.csv'), capsys.readouterr().err
+    assert rc == 1, err
+    assert f"FAILED {ids[1]}" in err and f"{ids[1]}_green.png" in err
+    assert f"FAILED {ids[4]}" in err and 'missing red' in err
+    assert '2 sample(s) failed' in err and 'predicting' in err  # summary and progress bar
     preds = pd.read_csv(tmp/'out'/'preds.csv', dtype={'Predicted': str}, keep_default_na=False)
     assert sorted(preds['Id']) == sorted(set(ids) - {ids[1], ids[4]})
     assert list(preds.columns) == ['Id', 'Predicted', 'names', *CLASS_NAMES]
@@ -104,11 +106,11 @@ def test_command_line_parsing(setup):
     assert 'Average over the 8 dihedral views' in p.format_help()
 
 @pytest.mark.skipif('predict' not in getattr(cli, 'COMMANDS', {}), reason='predict is not registered in hpa_fastai.cli yet')
-def test_installed_command(setup):
+def test_predict_command(setup, capsys):
+    "`hpa-fastai predict` as registered in `cli.COMMANDS` (the installed entry point itself: test_cli.py)."
     tmp, data, art = setup
-    r = subprocess.run([EXE, 'predict', art, data/'test', '--out', tmp/'cmd.csv', '--tta', '--threshold', 'half',
-                        '--submission', data/'sample_submission.csv', '--submission-out', tmp/'cmd_sub.csv'],
-                       capture_output=True, text=True, timeout=600)
+    r = run_main(capsys, 'predict', art, data/'test', '--out', tmp/'cmd.csv', '--tta', '--threshold', 'half',
+                '--submission', data/'sample_submission.csv', '--submission-out', tmp/'cmd_sub.csv')
     assert r.returncode == 0, r.stderr
     assert len(pd.read_csv(tmp/'cmd.csv')) == 6 and 'predicting' in r.stderr
     assert pd.read_csv(tmp/'cmd_sub.csv')['Id'].tolist() == pd.read_csv(data/'sample_submission.csv')['Id'].tolist()
