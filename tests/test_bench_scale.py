@@ -1,5 +1,5 @@
 "The memory sampler of `scripts/bench_scale.py` sees the anonymous memory of a process and its children."
-import importlib.util, subprocess, sys
+import importlib.util, sys
 from pathlib import Path
 
 import pytest
