@@ -27,7 +27,8 @@ from .features import extract_features
 from .experiments import ExperimentConfig, load_config, overrides, read_results, run_experiments, table1, write_tables
 from .artifact import CONFIG_FILE, WEIGHTS_FILE
 from .metrics import score_submission
-from .cells import CELL_METHODS, predict_cells
+from .cells import CELL_METHODS, predict_cells, train_cell_model
+from .folds import train_folds
 from .predict import HPAPredictor, folder_ids, read_sample_submission, write_submission
 from .report import write_report
 from .run import TrainSettings, plan_epochs, prepare_data, setting_docs, train_hpa
@@ -111,6 +112,11 @@ def train_parser(prog:str='hpa-fastai train') -> argparse.ArgumentParser:
     p.add_argument('data', type=Path, help='Dataset folder: train.csv beside train/ (or beside the images)')
     p.add_argument('--out', type=Path, default=Path('hpa_model'), help='Model folder to write (and resume) (default: hpa_model)')
     p.add_argument('--quiet', action='store_true', help='Hide progress bars and per-epoch scores')
+    p.add_argument('--folds', type=int, default=0, metavar='K', help='Train every fold of a K-fold split into OUT/fold-k, fit the thresholds '
+                   'on the out-of-fold predictions and export the ensemble to OUT; rerun to resume (default: 0, one model)')
+    p.add_argument('--cells', action='store_true', help='Train the cell-level model: every segmented cell cropped (other cells masked) '
+                   'at SIZE px with its image\'s labels, split by image')
+    p.add_argument('--crops', type=Path, default=None, help='Folder of the cell crops with --cells (default: WORK/cells_SIZE)')
     docs = setting_docs(TrainSettings)
     for f in fields(TrainSettings):
         if f.name == 'extra':  # a folder per option, repeatable
@@ -130,15 +136,39 @@ def _print_scores(metrics:dict):
 def train(data:Path, # Dataset folder: train.csv beside train/ (or beside the images)
           out:Path=Path('hpa_model'), # Model folder to write (and resume)
           quiet:bool=False, # Hide progress bars and per-epoch scores
+          folds:int=0, # Train the K folds of a K-fold split and export their ensemble (0: one model)
+          cells:bool=False, # Train the cell-level model on the cells' crops
+          crops:Path|None=None, # Folder of the cell crops (default WORK/cells_SIZE)
           **settings, # Fields of `TrainSettings`, as `train_parser` reads them
          ) -> int:
     "Train a model on `data` and export it to `out` with its history, curves and thresholds."
-    res = train_hpa(data, out, TrainSettings(**settings), progress=not quiet)
+    s = TrainSettings(**settings)
+    if folds and cells: raise HPADataError("--folds and --cells cannot be combined: train the cell-level model as one run")
+    if folds: return _train_folds(data, out, s, folds, quiet)
+    failed = {}
+    if cells:
+        cds, res = train_cell_model(data, out, crops, settings=s, progress=not quiet)
+        print(f"cell crops: {cds.n_cells} cells of {cds.n_samples} samples in {cds.path}")
+        failed = cds.failed
+    else: res = train_hpa(data, out, s, progress=not quiet)
     if res is None: return 0  # a data-parallel worker process: rank 0 reports
     _print_scores(res.metrics)
     print(f"model: {Path(out)}  ({res.metrics['minutes']:.1f} min; history.csv, curves.png, config.json, model.safetensors)")
     for sid in res.metrics['failed']: print(f"FAILED {sid} (left out of training)", file=sys.stderr)
-    return 1 if res.metrics['failed'] else 0
+    for sid, why in failed.items(): print(f"FAILED {sid}: {why} (no cell crops)", file=sys.stderr)
+    return 1 if res.metrics['failed'] or failed else 0
+
+def _train_folds(data:Path, out:Path, s:TrainSettings, k:int, quiet:bool) -> int:
+    "`train --folds K`: the folds not yet finished, then the ensemble; prints the out-of-fold scores."
+    res = train_folds(data, out, s, n_splits=k, progress=not quiet)
+    for f, why in res.failed.items(): print(f"FAILED fold {f}: {why}", file=sys.stderr)
+    print(f"folds trained: {res.trained or 'none'}; already finished: {res.skipped or 'none'}")
+    if res.ensemble is None:
+        print("the ensemble is not exported yet: rerun to train the remaining folds", file=sys.stderr); return 1
+    for name, v in res.scores.items():
+        if isinstance(v, float): print(f"out-of-fold {name:<28} {v:.4f}")
+    print(f"ensemble: {res.ensemble}  (oof_preds.csv, oof_class_f1.csv; `hpa-fastai predict {res.ensemble} ...` uses every fold)")
+    return 1 if res.failed else 0
 
 # %% ../nbs/13_cli.ipynb #3c2d77d1
 def download(csv:Path, # Label file (Id, Target) of the v18 samples, e.g. HPAv18RBGY_wodpl.csv

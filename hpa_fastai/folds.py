@@ -54,7 +54,9 @@ def read_fold_preds(out, # Ensemble folder
     f = fold_dir(out, k)/'valid_preds.csv'
     try: df = pd.read_csv(f, dtype={'Id': str, 'Target': str}, keep_default_na=False).set_index('Id')
     except (OSError, ValueError, KeyError) as e: raise HPADataError(f"{f} is not readable: {e}") from None
-    if list(df.columns) != ['Target', *CLASS_NAMES]: raise HPADataError(f"{f}: columns must be Id, Target and the {len(CLASS_NAMES)} class names")
+    if [c for c in df.columns if c != 'source'] != ['Target', *CLASS_NAMES]:
+        raise HPADataError(f"{f}: columns must be Id, Target (and source) and the {len(CLASS_NAMES)} class names")
+    df = df.drop(columns='source', errors='ignore')
     p = pd.DataFrame(df[list(CLASS_NAMES)]).apply(pd.to_numeric, errors='coerce').to_numpy(np.float64)
     if not (np.isfinite(p) & (p >= 0) & (p <= 1)).all(): raise HPADataError(f"{f}: probabilities must be numbers in [0, 1]")
     df.insert(1, 'fold', k)

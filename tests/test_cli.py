@@ -58,3 +58,32 @@ def test_demo_main_job(tmp_path, cli):
     assert list(sub['Id']) == list(pd.read_csv(tmp_path/'run'/'synth'/'sample_submission.csv')['Id'])
     r2 = ok(cli('demo', *args))
     assert 'reusing' in r2.stdout
+
+TINY = ['--size', '32', '--epochs', '1', '--arch', 'resnet_tiny', '--pretrained', 'none', '--bs', '8', '--workers', '1',
+        '--num-workers', '0', '--lr', '0.001', '--quiet']
+
+def test_train_folds_resumes_and_predicts(tmp_path, cli):
+    "`train --folds 2` trains both folds and exports the ensemble; a rerun trains nothing; `predict` uses the ensemble."
+    from hpa_fastai.synth import make_synthetic_dataset
+    data = make_synthetic_dataset(tmp_path/'s', n=24, size=64, seed=3, n_test=4, progress=False)
+    r = cli('train', data, '--out', tmp_path/'ens', '--folds', '2', '--no-tta', *TINY)
+    assert r.returncode == 0, r.stderr
+    assert 'folds trained: [0, 1]' in r.stdout and (tmp_path/'ens'/'config.json').is_file() and (tmp_path/'ens'/'oof_preds.csv').is_file()
+    assert len(pd.read_csv(tmp_path/'ens'/'oof_preds.csv')) == 24  # every sample once, out of fold
+    r = cli('train', data, '--out', tmp_path/'ens', '--folds', '2', '--no-tta', *TINY)
+    assert r.returncode == 0 and 'already finished: [0, 1]' in r.stdout, r.stdout + r.stderr
+    r = cli('predict', tmp_path/'ens', data/'test', '--out', tmp_path/'preds.csv')
+    assert r.returncode == 0, r.stderr
+    assert len(pd.read_csv(tmp_path/'preds.csv')) == 4
+
+def test_train_cells(tmp_path, cli):
+    "`train --cells` cuts the cells into a crop dataset and trains the cell-level model on it, split by image."
+    from hpa_fastai.synth import make_synthetic_dataset
+    data = make_synthetic_dataset(tmp_path/'s', n=10, size=128, seed=4, progress=False)
+    r = cli('train', data, '--out', tmp_path/'cm', '--cells', '--crops', tmp_path/'crops', '--image-only', '--no-tta', *TINY)
+    assert r.returncode == 0, r.stderr
+    assert 'cell crops:' in r.stdout and (tmp_path/'cm'/'config.json').is_file()
+    crops = pd.read_csv(tmp_path/'crops'/'train.csv')
+    assert crops['Source'].nunique() == 10 and len(crops) > 10
+    r = cli('train', data, '--folds', '2', '--cells', *TINY)
+    assert r.returncode == 2 and 'cannot be combined' in r.stderr
