@@ -166,7 +166,7 @@ def _train_folds(data:Path, out:Path, s:TrainSettings, k:int, quiet:bool) -> int
     if res.ensemble is None:
         print("the ensemble is not exported yet: rerun to train the remaining folds", file=sys.stderr); return 1
     for name, v in res.scores.items():
-        if isinstance(v, float): print(f"out-of-fold {name:<28} {v:.4f}")
+        if isinstance(v, float): print(f"out-of-fold {name.removeprefix('oof_'):<28} {v:.4f}")
     print(f"ensemble: {res.ensemble}  (oof_preds.csv, oof_class_f1.csv; `hpa-fastai predict {res.ensemble} ...` uses every fold)")
     return 1 if res.failed else 0
 

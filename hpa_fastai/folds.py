@@ -17,7 +17,7 @@ import pandas as pd
 from .artifact import export_ensemble, read_artifact_config
 from .core import CLASS_NAMES, HPADataError, OutputLock, target_to_multihot, write_atomic
 from .metrics import apply_thresholds, class_scores, crossfit_labels, macro_f1_score, score_thresholds, threshold_sets
-from .run import RESUMABLE_CHANGES, TrainSettings, prepare_data, run_fingerprint, train_hpa
+from .run import RESUMABLE_CHANGES, TrainSettings, prepare_sources, run_fingerprint, train_hpa
 
 # %% auto #0
 __all__ = ['fold_dir', 'fold_finished', 'read_fold_preds', 'gather_oof', 'oof_evaluation', 'plot_class_f1', 'FoldsResult',
@@ -158,13 +158,13 @@ def train_folds(data, # Dataset folder: train.csv beside train/ (or beside the i
     if out.exists() and not out.is_dir(): raise HPADataError(f"ensemble folder {out} is a file")
     out.mkdir(parents=True, exist_ok=True)
     with OutputLock(out/'folds'):
-        labels = prepare_data(data, s.size, s.features, workers=s.workers, progress=progress, work=s.work)['labels']
-        fp, todo = run_fingerprint(labels), _fold_list(folds, n_splits)
+        labels = prepare_sources(data, s.extra, s.size, s.features, workers=s.workers, progress=progress, work=s.work)['labels']
+        fp, todo = run_fingerprint(labels), _fold_list(folds, n_splits)  # every source, as each fold's run fingerprints it
         skipped = [k for k in todo if fold_finished(out, k, replace(s, fold=k), fp)]
         errors = {k: _train_fold(data, out, k, replace(s, fold=k), progress) for k in todo if k not in skipped}
         res = FoldsResult(out, [k for k, e in errors.items() if e is None], skipped, {k: e for k, e in errors.items() if e})
         if not all(fold_finished(out, k, replace(s, fold=k), fp) for k in range(n_splits)): return res
-        res.oof = gather_oof(out, n_splits, labels)
+        res.oof = gather_oof(out, n_splits, labels[labels['source'] == 'main'] if 'source' in labels else labels)  # extra samples only train
         evaluation = oof_evaluation(res.oof)
         res.thresholds, res.table, _, res.scores = evaluation
         _write_oof(out, res.oof, evaluation)
