@@ -421,19 +421,19 @@ def run_learner(dls, # From `run_dataloaders`
     if s.pretrained != 'none': learn.unfreeze()
     return learn
 
-def _lr_find(learn, out:Path) -> float:
+def _lr_find(learn, out:Path, progress:bool=True) -> float:
     "Run `learn.lr_find`, save its plot to `out/lr_find.png`, return the suggested (valley) learning rate."
     with warnings.catch_warnings():
         warnings.simplefilter('ignore')
-        sug = learn.lr_find(show_plot=True)
+        with nullcontext() if progress else learn.no_bar(): sug = learn.lr_find(show_plot=True)
     plt.gcf().savefig(out/'lr_find.png', dpi=80); plt.close('all')
     return float(sug.valley)
 
-def run_lr(learn:Learner, s:TrainSettings, out:Path, resuming:bool) -> float:
+def run_lr(learn:Learner, s:TrainSettings, out:Path, resuming:bool, progress:bool=True) -> float:
     "The run's peak learning rate: `s.lr`, the resumed run's, or `lr_find`'s suggestion."
     if s.lr is not None: return s.lr
     if resuming: return json.loads((out/'run.json').read_text())['lr']
-    return _lr_find(learn, out)
+    return _lr_find(learn, out, progress)
 
 def progressive_callbacks(s:TrainSettings) -> list:
     "The run's progressive resizing: its first `small_pct` of epochs at `small_size` px, or nothing."
@@ -528,7 +528,7 @@ def _train(data, out:Path, s:TrainSettings, progress:bool, cbs, t0:float) -> Tra
     dls, split = run_dataloaders(prep, s)
     learn = run_learner(dls, prep['labels'].iloc[split[0]], s, out)
     speed = speed_callbacks(s.precision, s.channels_last)
-    run = dict(asdict(s), data=str(data), sources=prep['sources'], out=str(out), fingerprint=fingerprint, lr=run_lr(learn, s, out, resuming), **effective_speed(speed))
+    run = dict(asdict(s), data=str(data), sources=prep['sources'], out=str(out), fingerprint=fingerprint, lr=run_lr(learn, s, out, resuming, progress), **effective_speed(speed))
     if not rank_distrib(): write_atomic(out/'run.json', lambda f: f.write_text(json.dumps(run, indent=1)))
     with distributed(learn):
         fit_resumable(learn, s.epochs, run['lr'], schedule=s.schedule, resume=s.resume, monitor=s.monitor, verbose=progress,
