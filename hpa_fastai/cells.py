@@ -19,10 +19,10 @@ from scipy.ndimage import find_objects
 from skimage.segmentation import watershed
 from tqdm.auto import tqdm
 
-from .core import (CHANNELS, CLASS_NAMES, N_CLASSES, HPADataError, HPALayout, OutputLock, check_outputs, check_rgby,
+from .core import (CLASS_NAMES, N_CLASSES, HPADataError, HPALayout, OutputLock, check_outputs, check_rgby,
                              number_problem, process_map, write_atomic)
 from .metrics import label_ious, match_cells
-from .data import PNG_PARAMS, open_rgby, rgby_composite
+from .data import open_rgby, rgby_composite, write_rgby
 from .run import TrainResult, TrainSettings, train_hpa, work_folder
 
 # %% auto #0
@@ -434,12 +434,6 @@ def cell_id(sid:str, # Sample Id
     "Id of cell `k` of sample `sid` in a cell-crop dataset."
     return f"{sid}_cell{k:03d}"
 
-def _write_png(path:Path, ch:np.ndarray):
-    "Write the 2-D uint8 `ch` to `path` as a PNG, atomically."
-    ok, buf = cv2.imencode('.png', ch, PNG_PARAMS)
-    if not ok: raise OSError(f"Could not encode {path}")
-    write_atomic(path, buf.tobytes())
-
 def _crop_sample(job) -> tuple[str, pd.DataFrame|str]:
     "Write the cell crops of one sample (`job`: stem, Id, target, output folder, size, margin, work size); its rows, or why it failed."
     stem, sid, target, out, size, margin, work_size = job
@@ -449,7 +443,7 @@ def _crop_sample(job) -> tuple[str, pd.DataFrame|str]:
         present = np.flatnonzero(np.bincount(cells.ravel(), minlength=int(cells.max(initial=0)) + 1)[1:]) + 1
         crops = cell_crops(x, cells, size, margin)
         for k in present:
-            for colour, ch in zip(CHANNELS, crops[k - 1]): _write_png(out/'train'/f"{cell_id(sid, k)}_{colour}.png", ch)
+            write_rgby(out/'train', cell_id(sid, k), crops[k - 1])
         rows = pd.DataFrame({'Id': [cell_id(sid, k) for k in present], 'Target': target, 'Source': sid, 'cell': present})
         write_atomic(out/'cell_rows'/f"{sid}.csv", lambda f: rows.to_csv(f, index=False))
         return sid, rows

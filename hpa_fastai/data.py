@@ -35,11 +35,11 @@ from .decode import _cache_chunk, _cache_worker_init, _decode_chunk, jpeg_reduct
 _all_ = ['jpeg_reduction', 'read_channel', 'resize_rgby', 'open_rgby']  # decoded in `decode` (numpy and OpenCV only), read from here
 
 # %% auto #0
-__all__ = ['PNG_PARAMS', 'HPA_STATS', 'write_rgby', 'rgby_composite', 'show_rgby_panels', 'TensorRGBY', 'channel_stats',
-           'rgby_aug_transforms', 'dihedral', 'RandomDihedral', 'kfold_assignments', 'stratified_split', 'split_counts',
-           'fold_parts', 'RGBYCache', 'build_cache', 'OpenRGBY', 'RGBYImageBlock', 'TargetNames', 'hpa_datablock',
-           'hpa_split', 'hpa_dataloaders', 'batch_columns', 'CachedBatchDL', 'class_gallery', 'jpeg_reduction',
-           'read_channel', 'resize_rgby', 'open_rgby']
+__all__ = ['PNG_PARAMS', 'HPA_STATS', 'write_rgby', 'write_png', 'rgby_composite', 'show_rgby_panels', 'TensorRGBY',
+           'channel_stats', 'rgby_aug_transforms', 'dihedral', 'RandomDihedral', 'kfold_assignments',
+           'stratified_split', 'split_counts', 'fold_parts', 'RGBYCache', 'build_cache', 'OpenRGBY', 'RGBYImageBlock',
+           'TargetNames', 'hpa_datablock', 'hpa_split', 'hpa_dataloaders', 'batch_columns', 'CachedBatchDL',
+           'class_gallery', 'jpeg_reduction', 'read_channel', 'resize_rgby', 'open_rgby']
 
 # %% ../nbs/01_data.ipynb #04df3dac
 PNG_PARAMS = (cv2.IMWRITE_PNG_COMPRESSION, 1, cv2.IMWRITE_PNG_STRATEGY, cv2.IMWRITE_PNG_STRATEGY_RLE,
@@ -49,11 +49,16 @@ def write_rgby(folder, # Folder to write into
                sid:str, # Sample Id
                img:np.ndarray, # (4, h, w) uint8 in R, G, B, Y order
               ) -> list[Path]:
-    "Write `img` as the four 8-bit PNGs `{sid}_{red,green,blue,yellow}.png` in `folder`."
-    fs = [Path(folder)/f"{sid}_{c}.png" for c in CHANNELS]
-    for f, ch in zip(fs, check_rgby(img)):
-        if not cv2.imwrite(str(f), ch, PNG_PARAMS): raise OSError(f"Could not write {f}")
-    return fs
+    "Write `img` as the four 8-bit PNGs `{sid}_{red,green,blue,yellow}.png` in `folder`, each atomically."
+    return [write_png(Path(folder)/f"{sid}_{c}.png", ch) for c, ch in zip(CHANNELS, check_rgby(img))]
+
+def write_png(path, # PNG file to write
+              img:np.ndarray, # 2-D uint8 (or uint16) image
+             ) -> Path:
+    "Write `img` losslessly to the PNG `path`, atomically (a killed writer leaves no partial file under its name)."
+    ok, buf = cv2.imencode('.png', img, PNG_PARAMS)
+    if not ok: raise OSError(f"Could not encode {path}")
+    return write_atomic(path, buf.tobytes())
 
 # %% ../nbs/01_data.ipynb #655a10a4
 def rgby_composite(x, # (4, H, W) array or tensor, uint8 or float in [0, 1]

@@ -17,7 +17,7 @@ import pandas as pd
 from .artifact import export_ensemble, read_artifact_config
 from .core import CLASS_NAMES, HPADataError, OutputLock, target_to_multihot, write_atomic
 from .metrics import apply_thresholds, class_scores, crossfit_labels, macro_f1_score, score_thresholds, threshold_sets
-from .run import RESUMABLE_CHANGES, TrainSettings, prepare_sources, run_fingerprint, train_hpa
+from .run import TrainSettings, prepare_sources, run_fingerprint, setting_changes, train_hpa
 
 # %% auto #0
 __all__ = ['fold_dir', 'fold_finished', 'read_fold_preds', 'gather_oof', 'oof_evaluation', 'plot_class_f1', 'FoldsResult',
@@ -32,8 +32,7 @@ def fold_dir(out, # Ensemble folder
 
 def _same_run(run:dict, s:TrainSettings, fingerprint:str) -> bool:
     "Whether `run` (a model's `extra.train`) records settings `s` on the data of `fingerprint`."
-    want = {k: v for k, v in asdict(s).items() if (k not in RESUMABLE_CHANGES or k == 'epochs') and not (k == 'lr' and v is None)}
-    return run.get('fingerprint') == fingerprint and all(run.get(k) == v for k, v in want.items())
+    return run.get('fingerprint') == fingerprint and not setting_changes(run, s, count=('epochs',))
 
 def fold_finished(out, # Ensemble folder
                   k:int, # Fold number
@@ -164,7 +163,7 @@ def train_folds(data, # Dataset folder: train.csv beside train/ (or beside the i
         errors = {k: _train_fold(data, out, k, replace(s, fold=k), progress) for k in todo if k not in skipped}
         res = FoldsResult(out, [k for k, e in errors.items() if e is None], skipped, {k: e for k, e in errors.items() if e})
         if not all(fold_finished(out, k, replace(s, fold=k), fp) for k in range(n_splits)): return res
-        res.oof = gather_oof(out, n_splits, labels[labels['source'] == 'main'] if 'source' in labels else labels)  # extra samples only train
+        res.oof = gather_oof(out, n_splits, labels[labels['source'] == 'main'])  # extra samples only train
         evaluation = oof_evaluation(res.oof)
         res.thresholds, res.table, _, res.scores = evaluation
         _write_oof(out, res.oof, evaluation)

@@ -108,9 +108,13 @@ def load_sample(self:HPAPredictor, item, # A sample stem (path without `_{color}
     arr = _as_rgby(item)
     seen = resize_rgby(arr, self.cache_size) if self.cache_size else arr  # as training read it from its cache
     x = TensorRGBY.create(seen, self.size).as_subclass(torch.Tensor)
-    if not self.uses_features: return x, None
-    f = self.normaliser(bio_features(arr)) * self.feature_weights
-    return x, torch.tensor(f, dtype=torch.float32)
+    return x, (self.sample_features(arr) if self.uses_features else None)
+
+@patch
+def sample_features(self:HPAPredictor, arr:np.ndarray, # (4, H, W) uint8 image at its own size
+                   ) -> torch.Tensor:
+    "The ten biological features of `arr`, normalised and weighted as the model was trained."
+    return torch.tensor(self.normaliser(bio_features(arr)) * self.feature_weights, dtype=torch.float32)
 
 @patch
 def predict_batch(self:HPAPredictor, x:torch.Tensor, # (B, 4, size, size) uint8 images
@@ -229,13 +233,10 @@ class EnsemblePredictor(HPAPredictor):
         return (f"EnsemblePredictor({len(self.members)} members of {self.members[0].config['model']['arch']}, {self.size}px, "
                 f"thresholds {sorted(self.thresholds)} (default {self.default_threshold!r}), on {self.device})")
 
-    def load_sample(self, item):
-        "The uint8 (4, size, size) image and, for fused members, the raw features of `item`."
-        arr = _as_rgby(item)
-        x = TensorRGBY.create(resize_rgby(arr, self.cache_size) if self.cache_size else arr, self.size).as_subclass(torch.Tensor)
-        if not self.uses_features: return x, None
+    def sample_features(self, arr):
+        "The raw ten features of `arr`: each member normalises and weights them its own way (`predict_batch`)."
         f = bio_features(arr)
-        return x, torch.tensor([f[k] for k in FEATURE_NAMES], dtype=torch.float64)
+        return torch.tensor([f[k] for k in FEATURE_NAMES], dtype=torch.float64)
 
     def predict_batch(self, x, feats=None, tta:bool=False, agg:str='mean') -> torch.Tensor:
         "Mean over the members of their probabilities (B, C) of the batch `x` with raw features `feats`."

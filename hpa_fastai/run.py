@@ -40,10 +40,10 @@ from .train import (ProgressiveResize, checkpoint_files, dihedral_tta, distribut
 # %% auto #0
 __all__ = ['RESUMABLE_CHANGES', 'SOURCE_COLUMN', 'work_folder', 'prepare_data', 'check_extra_folder', 'source_work',
            'source_folders', 'check_sources', 'JointCache', 'prepare_sources', 'join_sources', 'make_loss',
-           'plot_history', 'TrainSettings', 'setting_docs', 'check_settings', 'run_fingerprint', 'check_resume',
-           'dataset_sources', 'grouped_split', 'run_split', 'source_split', 'source_counts', 'run_dataloaders',
-           'run_learner', 'run_lr', 'progressive_callbacks', 'evaluate_valid', 'valid_predictions', 'TrainResult',
-           'write_outputs', 'train_hpa', 'seconds_per_batch', 'EpochPlan', 'plan_epochs']
+           'plot_history', 'TrainSettings', 'setting_docs', 'check_settings', 'run_fingerprint', 'setting_changes',
+           'check_resume', 'dataset_sources', 'grouped_split', 'run_split', 'source_split', 'source_counts',
+           'run_dataloaders', 'run_learner', 'run_lr', 'progressive_callbacks', 'evaluate_valid', 'valid_predictions',
+           'TrainResult', 'write_outputs', 'train_hpa', 'seconds_per_batch', 'EpochPlan', 'plan_epochs']
 
 # %% ../nbs/09_run.ipynb #5f0eacdd
 def work_folder(data, # Dataset folder
@@ -320,6 +320,14 @@ def run_fingerprint(labels:pd.DataFrame) -> str:
     rows = (f"{i},{t}" + ('' if s == 'main' else ',extra') for i, t, s in zip(labels['Id'], labels['Target'], src))
     return hashlib.sha256('\n'.join(rows).encode()).hexdigest()
 
+def setting_changes(old:dict, # Settings a run recorded (its `run.json`)
+                    s:TrainSettings, # Settings asked for now
+                    count=(), # Resumable fields that count here all the same (e.g. 'epochs')
+                   ) -> list[str]:
+    "The run-defining settings of `s` that differ from `old`, as 'name old (now new)'; resumable ones (`RESUMABLE_CHANGES`) left out."
+    return [f"{k} {old.get(k)!r} (now {v!r})" for k, v in asdict(s).items()
+            if (k not in RESUMABLE_CHANGES or k in count) and not (k == 'lr' and v is None) and old.get(k) != v]
+
 def check_resume(out:Path, # Model folder
                  s:TrainSettings, # Settings of the run asked for
                  fingerprint:str, # `run_fingerprint` of its data
@@ -332,9 +340,7 @@ def check_resume(out:Path, # Model folder
     if old.get('fingerprint') != fingerprint:
         extra = f" + extra {', '.join(old['extra'])}" if old.get('extra') else ''
         raise HPADataError(f"{out} holds a run on other data ({old.get('data')}{extra}): restart it (--restart) or use another --out")
-    diff = [f"{k} {old.get(k)!r} (now {v!r})" for k, v in asdict(s).items()
-            if k not in RESUMABLE_CHANGES and not (k == 'lr' and v is None) and old.get(k) != v]
-    if diff: raise HPADataError(f"{out} holds a run with other settings: {', '.join(diff)}; restart it (--restart) or use another --out")
+    if diff := setting_changes(old, s): raise HPADataError(f"{out} holds a run with other settings: {', '.join(diff)}; restart it (--restart) or use another --out")
 
 # %% ../nbs/09_run.ipynb #4d2c2d62
 SOURCE_COLUMN = 'Source'  # Column of a label file naming each sample's source image (a cell-crop dataset)
@@ -596,7 +602,8 @@ def plan_epochs(prep:dict, # From `prepare_data`
         learn = run_learner(dls, prep['labels'].iloc[split[0]], s, Path(d))
         sec = seconds_per_batch(learn, speed)
         sec_small = seconds_per_batch(learn, [*speed, ProgressiveResize(s.small_size, 2**31)]) if s.small_size else sec
-    fwd, n_small = sec / 3, (lambda n: small_epochs(n, s.small_pct) if s.small_size else 0)  # a forward pass: about a third of a step
+    fwd = sec / 3  # a forward pass: about a third of a training step
+    def n_small(n): return small_epochs(n, s.small_pct) if s.small_size else 0
     def train_seconds(n): return (n_small(n) * sec_small + (n - n_small(n)) * sec) * (len(dls.train) + len(dls.valid) / 3)
     after = 9 * fwd * len(dls.valid) + 8 * fwd * math.ceil(n_test / s.bs) + fixed_after  # valid with and without TTA, the test folder
     n = max_epochs

@@ -16,7 +16,7 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from .core import CLASS_NAMES, N_CLASSES, class_frequencies, process_map, write_atomic
-from .data import PNG_PARAMS, write_rgby
+from .data import write_png, write_rgby
 
 # %% auto #0
 __all__ = ['CANVAS', 'GREEN_PATTERNS', 'MIN_CELL_AREA', 'SynthCell', 'interphase_cell', 'mitotic_cell', 'daughter_cells',
@@ -730,12 +730,6 @@ def synth_ids(n:int, seed:int=0, test:bool=False) -> list[str]:
     return [f"synth{'test' if test else ''}-{seed:04x}-{i:06x}" for i in range(n)]
 
 # %% ../nbs/02_synth.ipynb #6582c8da
-def _write_png(path:Path, img:np.ndarray):
-    "Write `img` losslessly to PNG `path`, atomically."
-    ok, buf = cv2.imencode('.png', img, PNG_PARAMS)
-    if not ok: raise OSError(f"Could not encode {path}")
-    write_atomic(path, buf.tobytes())
-
 def _write_one(job) -> list[tuple]:
     "Draw and write one sample; `job` is (folder, sid, labels, size, seed, split, index, cells folder or None); its cell rows."
     folder, sid, labels, size, seed, split, i, cells_dir = job
@@ -745,7 +739,7 @@ def _write_one(job) -> list[tuple]:
         return []
     img, lab, cells = synth_field(labels, size, rng)
     write_rgby(folder, sid, img)
-    _write_png(cells_dir/f"{sid}_cells.png", lab)
+    write_png(cells_dir/f"{sid}_cells.png", lab)
     return [(sid, k, ' '.join(map(str, t))) for k, t in enumerate(cells, 1)]
 
 def _write_split(folder:Path, ids, labels, size:int, seed:int, split:int, n_workers:int, progress:bool,
