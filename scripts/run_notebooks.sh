@@ -6,6 +6,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 export PATH="$PWD/.venv/bin:$PATH" MPLBACKEND=Agg PYTHONWARNINGS="ignore::FutureWarning"
+scratch=$(mktemp -d -t hpa_fastai_nbs.XXXXXX); trap 'rm -rf "$scratch"' EXIT
+export TMPDIR="$scratch"  # the notebooks' temporary folders (models, caches) are removed at exit
 flags=""
 python -c "from hpa_fastai.core import find_hpa_data; import sys; sys.exit(find_hpa_data() is None)" && flags="hpa_data"
 if [ $# -eq 0 ]; then set -- nbs/*.ipynb; fi

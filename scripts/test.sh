@@ -7,8 +7,11 @@ bash scripts/setup.sh
 export PATH="$PWD/.venv/bin:$PATH" MPLBACKEND=Agg PYTHONWARNINGS="ignore::FutureWarning"
 fail=0
 
+# Every temporary folder the notebooks and tests make (they hold models and caches) goes under one removed at exit.
+scratch=$(mktemp -d -t hpa_fastai_tests.XXXXXX); tmp=$(mktemp -d); trap 'rm -rf "$tmp" "$scratch"' EXIT
+export TMPDIR="$scratch"
+
 echo "== notebooks clean and library in sync (nbdev-clean, nbdev-export change nothing)"
-tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
 cp -r nbs hpa_fastai pyproject.toml "$tmp"/
 (cd "$tmp" && nbdev-clean >/dev/null && nbdev-export >/dev/null)
 for d in nbs hpa_fastai; do
