@@ -23,7 +23,7 @@ from .core import (CLASS_NAMES, N_CLASSES, HPADataError, HPALayout, OutputLock, 
                              number_problem, process_map, write_atomic)
 from .metrics import label_ious, match_cells
 from .data import open_rgby, rgby_composite, write_rgby
-from .run import TrainResult, TrainSettings, train_hpa, work_folder
+from .run import TrainResult, TrainSettings, source_work, train_hpa, work_folder
 
 # %% auto #0
 __all__ = ['CLASS_NAMES_2021', 'NEGATIVE_2021', 'CLASS_MAP_2021', 'CELL_METHODS', 'nucleus_instances', 'cell_instances',
@@ -500,11 +500,13 @@ def train_cell_model(data, # Dataset folder: train.csv beside train/ (or beside 
                      progress:bool=True, # Show progress bars
                      **kwargs, # Fields of `TrainSettings` (size, epochs, arch, features, ...)
                     ) -> tuple[CellDataset, TrainResult|None]:
-    "Cut the cells of `data` into a crop dataset with the images' labels (`make_cell_dataset`) and train a cell-level model on it to `out`."
+    "Cut the cells of `data` (and of `extra` sources, which only train) into crop datasets with the images' labels and train a cell-level model to `out`."
     s = replace(settings or TrainSettings(), **kwargs)  # checks the settings
     crops = Path(crops) if crops is not None else work_folder(data, s.work)/f'cells_{s.size}'
     cds = make_cell_dataset(data, crops, s.size, margin, work_size, s.workers or 1, progress)
-    return cds, train_hpa(cds.path, out, s, progress)
+    extra = [make_cell_dataset(e, work_folder(e, source_work(e, s.work))/f'cells_{s.size}', s.size, margin, work_size, s.workers or 1, progress)
+             for e in s.extra or []]  # extra sources are cut into cells too; their crops only train
+    return cds, train_hpa(cds.path, out, replace(s, extra=[str(x.path) for x in extra] or None), progress)
 
 # %% ../nbs/12_cells.ipynb #0787792c
 def cells_report(out, # Folder of the page: the main report's folder, so that `report.write_report` links it

@@ -373,12 +373,13 @@ def grouped_split(labels, # Labels DataFrame (`read_labels`) or (N, 28) multi-ho
 def run_split(prep:dict, # From `prepare_data`
               s:TrainSettings, # The run's settings
              ) -> tuple[np.ndarray, np.ndarray]:
-    "(train, valid) row numbers of `prep['labels']`: by source image for a cell-crop dataset, else `source_split` (validation from the main dataset only)."
+    "(train, valid) row numbers of `prep['labels']`, validation from the main dataset only: by source image for a cell-crop dataset, else `source_split`."
     labels = prep['labels']
-    if 'source' in labels and (labels['source'] != 'main').any(): return source_split(labels, s)  # with extra sources, crops are not grouped
-    groups = dataset_sources(prep['layout'], labels['Id'])
+    main = np.flatnonzero(labels['source'].to_numpy() == 'main') if 'source' in labels else np.arange(len(labels))
+    groups = dataset_sources(prep['layout'], labels['Id'].iloc[main])
     if groups is None: return source_split(labels, s)
-    return grouped_split(labels, groups, s.valid_pct, s.fold, s.n_splits, s.seed)
+    tr, va = grouped_split(labels.iloc[main], groups, s.valid_pct, s.fold, s.n_splits, s.seed)
+    return np.concatenate([main[tr], np.setdiff1d(np.arange(len(labels)), main)]), main[va]  # every extra sample trains
 
 # %% ../nbs/09_run.ipynb #f44bbeca
 def source_split(labels:pd.DataFrame, # Labels of the run, with a `source` column when there are extra sources
