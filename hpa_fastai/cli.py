@@ -302,7 +302,7 @@ def demo(out:Path=Path('hpa_run'), # Working folder for the dataset, model, pred
          minutes:float=10., # Time budget of the whole job, in minutes: the epochs are planned to fit it
          arch:str='resnet_tiny', # Backbone (CPU-sized by default)
          lr:float=1e-2, # Peak learning rate of the one-cycle schedule
-         bs:int=64, # Batch size
+         bs:int=32, # Batch size (32 costs what 64 does per image on a 2-core CPU, and scores higher at equal epochs)
          seed:int=0, # Random seed of the synthetic data
          workers:int=None, # Processes; default all cores
         ) -> int:
