@@ -548,14 +548,15 @@ def _train(data, out:Path, s:TrainSettings, progress:bool, cbs, t0:float) -> Tra
 
 # %% ../nbs/09_run.ipynb #de47c25e
 class _TimeBatches(Callback):
-    "Time training batches after `skip` warm-up ones; stop the fit after `skip + n`."
+    "Time training batches, loading included (wall-clock between batch ends), after `skip` warm-up ones; stop the fit after `skip + n`."
     order = 100
     def __init__(self, n:int, skip:int): self.n, self.skip, self.times = n, skip, []
+    def before_train(self): self.t0 = None  # an epoch's first batch is timed from its start: its loading is not seen
     def before_batch(self):
-        if self.training: self.t0 = time.perf_counter()
+        if self.training and self.t0 is None: self.t0 = time.perf_counter()
     def after_batch(self):
         if not self.training: return
-        self.times.append(time.perf_counter() - self.t0)
+        t = time.perf_counter(); self.times.append(t - self.t0); self.t0 = t
         if len(self.times) >= self.skip + self.n: raise CancelFitException()
 
 def seconds_per_batch(learn:Learner, # A run's learner (left as it was: the timed steps are undone)
@@ -563,7 +564,7 @@ def seconds_per_batch(learn:Learner, # A run's learner (left as it was: the time
                       n:int=6, # Batches timed
                       skip:int=2, # Warm-up batches not timed
                      ) -> float:
-    "Median seconds of one training batch of `learn` (forward, backward, step) with `cbs`."
+    "Median seconds of one training batch of `learn` with `cbs`: loading, forward, backward, step and the callbacks."
     state = {k: v.clone() for k, v in learn.model.state_dict().items()}
     timer = _TimeBatches(n, skip)
     n_epoch = math.ceil((n + skip) / max(len(learn.dls.train), 1))  # a small dataset needs several epochs for n + skip batches
