@@ -551,9 +551,7 @@ class _TimeBatches(Callback):
     "Time training batches, loading included (wall-clock between batch ends), after `skip` warm-up ones; stop the fit after `skip + n`."
     order = 100
     def __init__(self, n:int, skip:int): self.n, self.skip, self.times = n, skip, []
-    def before_train(self): self.t0 = None  # an epoch's first batch is timed from its start: its loading is not seen
-    def before_batch(self):
-        if self.training and self.t0 is None: self.t0 = time.perf_counter()
+    def before_train(self): self.t0 = time.perf_counter()  # an epoch's first batch is timed from the start of its training
     def after_batch(self):
         if not self.training: return
         t = time.perf_counter(); self.times.append(t - self.t0); self.t0 = t
