@@ -373,23 +373,23 @@ def grouped_split(labels, # Labels DataFrame (`read_labels`) or (N, 28) multi-ho
 def run_split(prep:dict, # From `prepare_data`
               s:TrainSettings, # The run's settings
              ) -> tuple[np.ndarray, np.ndarray]:
-    "(train, valid) row numbers of `prep['labels']`, validation from the main dataset only: by source image for a cell-crop dataset, else `source_split`."
+    "(train, valid) row numbers of `prep['labels']`: `source_split`, by source image when the main dataset is a cell-crop dataset."
     labels = prep['labels']
-    main = np.flatnonzero(labels['source'].to_numpy() == 'main') if 'source' in labels else np.arange(len(labels))
-    groups = dataset_sources(prep['layout'], labels['Id'].iloc[main])
-    if groups is None: return source_split(labels, s)
-    tr, va = grouped_split(labels.iloc[main], groups, s.valid_pct, s.fold, s.n_splits, s.seed)
-    return np.concatenate([main[tr], np.setdiff1d(np.arange(len(labels)), main)]), main[va]  # every extra sample trains
+    main_ids = labels['Id'][labels['source'] == 'main'] if 'source' in labels else labels['Id']
+    return source_split(labels, s, dataset_sources(prep['layout'], main_ids))
 
 # %% ../nbs/09_run.ipynb #f44bbeca
 def source_split(labels:pd.DataFrame, # Labels of the run, with a `source` column when there are extra sources
                  s:TrainSettings, # The run's settings: `valid_pct` or `fold` of `n_splits`, `seed`
+                 groups=None, # Group (source image) of each 'main' row, to keep each group on one side; None: no groups
                 ) -> tuple[np.ndarray, np.ndarray]:
-    "(train, valid) row numbers of `labels`: the split `s` asks for, drawn from the 'main' rows only; every other row trains."
+    "(train, valid) row numbers of `labels`: the split `s` asks for, drawn from the 'main' rows only (by `groups`); every other row trains."
     src = labels['source'].to_numpy() if 'source' in labels else np.full(len(labels), 'main')
     main = np.flatnonzero(src == 'main')
-    if len(main) < 2: raise HPADataError(f"{len(main)} usable sample(s) in the main dataset: a run needs at least 2 (one to train, one to validate)")
-    tr, va = hpa_split(labels.iloc[main], s.valid_pct, s.fold, s.n_splits, s.seed)
+    if groups is not None: tr, va = grouped_split(labels.iloc[main], groups, s.valid_pct, s.fold, s.n_splits, s.seed)
+    else:
+        if len(main) < 2: raise HPADataError(f"{len(main)} usable sample(s) in the main dataset: a run needs at least 2 (one to train, one to validate)")
+        tr, va = hpa_split(labels.iloc[main], s.valid_pct, s.fold, s.n_splits, s.seed)
     return np.concatenate([main[tr], np.flatnonzero(src != 'main')]), main[va]
 
 def source_counts(labels:pd.DataFrame, # Labels of the run, with a `source` column
