@@ -33,11 +33,11 @@ from .predict import HPAPredictor, folder_ids, read_sample_submission, write_sub
 from .report import write_report
 from .run import TrainSettings, plan_epochs, prepare_data, setting_docs, train_hpa
 from .synth import make_synthetic_dataset
-from .train import small_epochs
+from .train import EpochBudget, small_epochs
 
 # %% auto #0
-__all__ = ['DEMO_EPOCHS', 'COMMANDS', 'OPTION_LIMITS', 'synth', 'cache', 'features', 'train_parser', 'train', 'download',
-           'predict', 'cells', 'class_summary', 'demo', 'experiment', 'check_options', 'error_line', 'main']
+__all__ = ['DEMO_EPOCHS', 'DEMO_RESERVE', 'COMMANDS', 'OPTION_LIMITS', 'synth', 'cache', 'features', 'train_parser', 'train',
+           'download', 'predict', 'cells', 'class_summary', 'demo', 'experiment', 'check_options', 'error_line', 'main']
 
 # %% ../nbs/13_cli.ipynb #261c8dee
 def _workers(n:int|None) -> int:
@@ -282,14 +282,19 @@ def class_summary(labels:pd.DataFrame, # Labels, as from `read_labels`
 # %% ../nbs/13_cli.ipynb #12ce2994
 DEMO_EPOCHS = 32  # the main job's epochs where time allows: valid macro-F1 about 0.86 at 0.5 on the default data
 
-def _plan(prep:dict, s:TrainSettings, seconds:float, n_test:int) -> TrainSettings:
-    "`s` with the epochs that fit in `seconds`, planned from a few timed batches; prints the plan."
-    plan = plan_epochs(prep, s, seconds, DEMO_EPOCHS, n_test=n_test)
-    print(f"plan: {plan}")
+DEMO_RESERVE = 0.03 # Share of the demo's time budget kept back for the slowing of the machine
+
+def _plan(prep:dict, s:TrainSettings, deadline:float, n_test:int) -> tuple[TrainSettings, list]:
+    "`s` and the callbacks that fit its training in the time to `deadline`, planned from a few timed batches and re-planned after each epoch; prints the plan."
+    seconds = deadline - time.time()
+    plan = plan_epochs(prep, s, seconds, DEMO_EPOCHS, n_test=n_test, margin=1 - DEMO_RESERVE)
+    print(f"plan: {plan}; re-planned after each epoch from the epochs' measured time")
     if not plan.fits:
-        print(f"note: this machine fits {plan.epochs} of the {DEMO_EPOCHS} epochs that reach about 0.85 valid macro-F1 in the budget; "
+        print(f"note: this machine fits about {plan.epochs} of the {DEMO_EPOCHS} epochs that reach about 0.85 valid macro-F1 in the budget; "
               f"expect lower scores, or give more time (--minutes) or fixed epochs (--epochs {DEMO_EPOCHS})")
-    return replace(s, epochs=plan.epochs)
+    if s.small_size: return replace(s, epochs=plan.epochs), []  # the share of small epochs is fixed by the run's length: no re-planning
+    end = deadline - plan.after_seconds - DEMO_RESERVE * seconds
+    return replace(s, epochs=DEMO_EPOCHS), [EpochBudget(end, plan.epoch_seconds, min_epochs=min(3, DEMO_EPOCHS))]
 
 # %% ../nbs/13_cli.ipynb #4d8c34ec
 def demo(out:Path=Path('hpa_run'), # Working folder for the dataset, model, predictions and report
@@ -324,9 +329,10 @@ def demo(out:Path=Path('hpa_run'), # Working folder for the dataset, model, pred
     torch.set_num_threads(_workers(workers))
     settings = TrainSettings(size=size, epochs=epochs or DEMO_EPOCHS, arch=arch, pretrained=False, lr=lr, bs=bs, ps=0.2, hidden=256,
                              aug='dihedral', workers=workers, num_workers=0, batch_loader=True, small_size=small_size or None)
-    if epochs is None: settings = _plan(prep, settings, minutes * 60 - (time.time() - t0), n_test)
+    budget = []
+    if epochs is None: settings, budget = _plan(prep, settings, t0 + minutes * 60, n_test)
     t1 = time.time()
-    res = train_hpa(data, out/'model', settings).metrics
+    res = train_hpa(data, out/'model', settings, cbs=budget).metrics
     torch.set_num_threads(threads)
     ran = json.loads((out/'model'/'run.json').read_text())
     small = f" (the first {small_epochs(settings.epochs, settings.small_pct)} at {small_size} px)" if settings.small_size else ''

@@ -476,6 +476,11 @@ class CachedBatchDL(TfmdDL):
         self.columns = batch_columns(dataset) if plain else None
         super().__init__(dataset, **kwargs)
 
+    def new(self, dataset=None, cls=None, **kwargs):
+        "A copy of this loader (fastai's `new`), sharing its columns (and their computed items) when the dataset stays."
+        res = super().new(dataset, cls, **kwargs)
+        if dataset is None and isinstance(res, CachedBatchDL) and res.columns is not None and self.columns is not None: res.columns = self.columns
+        return res
     def do_item(self, s): return super().do_item(s) if self.columns is None else (0 if s is None else s)
     def do_batch(self, b):
         if self.columns is None: return super().do_batch(b)

@@ -239,7 +239,8 @@ def results_of(config, # Experiment config
     "The rows of `out/results.csv` of the runs of `config` (or those of them named in `runs`), in the config's order."
     names = [r['name'] for r in load_config(config).runs if runs is None or r['name'] in runs]
     df = read_results(out)
-    return df[df['run'].isin(names)].set_index('run').reindex([n for n in names if n in set(df['run'])]).reset_index()
+    have = set(df['run'])
+    return df[df['run'].isin(names)].set_index('run').reindex([n for n in names if n in have]).reset_index()
 
 # %% ../nbs/11_experiments.ipynb #8a86b295
 TABLE1_COLUMNS = {'label': 'setting', 'train_loss': 'train loss', 'valid_loss': 'valid loss', 'train_f1': 'train F1',

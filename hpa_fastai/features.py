@@ -591,7 +591,8 @@ def _extract(folder:Path, ids:list, out:Path|None, n_workers, client, progress:b
     "`extract_features` once the output is locked: compute what is not done yet (failures again: their files may be fixed)."
     done = read_features(out) if out else _records_frame([])
     done = done[done['Id'].isin(set(ids)) & done['error'].isna()]
-    todo = [i for i in ids if i not in set(done['Id'])]
+    have = set(done['Id'])
+    todo = [i for i in ids if i not in have]
     chunks = [[str(folder/i) for i in todo[k:k + chunk]] for k in range(0, len(todo), chunk)]
     results = (_dask_results(client, chunks, settings) if client is not None
                else _local_results(chunks, settings, n_workers or os.cpu_count() or 1))

@@ -452,11 +452,11 @@ def evaluate_valid(learn:Learner, # Trained learner, best weights loaded
                    labels_train:pd.DataFrame, # Training labels: the class shares of the 'frequency' thresholds
                   ) -> tuple[dict, pd.DataFrame, pd.DataFrame, dict, np.ndarray]:
     "Valid scores of `learn` (macro-F1 at 0.5 and with fitted thresholds, with and without TTA), the F1 and threshold tables, the sets and the probabilities."
-    probs, targs = learn.get_preds(dl=learn.dls.valid)
+    if tta: tprobs, targs, probs = dihedral_tta(learn, plain=True)  # the plain predictions come with the 8 views
+    else: probs, targs = learn.get_preds(dl=learn.dls.valid)
     scores = dict(valid_macro_f1=macro_f1_score(probs, targs))
     fit_on = probs
     if tta:
-        tprobs, _ = dihedral_tta(learn)
         scores['valid_macro_f1_tta'] = macro_f1_score(tprobs, targs)
         scores['valid_macro_f1_per_class'] = macro_f1_score(apply_thresholds(probs, fit_thresholds(probs, targs)).astype(np.float64), targs)
         fit_on = tprobs
@@ -591,7 +591,7 @@ def plan_epochs(prep:dict, # From `prepare_data`
                 max_epochs:int, # Epochs wanted (the plan never exceeds it)
                 min_epochs:int=3, # Fewest epochs worth training
                 n_test:int=0, # Samples predicted with TTA after training
-                fixed_after:float=30., # Seconds after training that do not scale with data (report, export)
+                fixed_after:float=15., # Seconds after training that do not scale with data (report, export)
                 margin:float=0.92, # Share of `seconds` to plan for: estimates are estimates, and the budget must hold
                ) -> EpochPlan:
     "How many epochs of the run `s` on `prep` fit in `seconds`, from a few timed batches (at both sizes with progressive resizing)."
@@ -605,7 +605,7 @@ def plan_epochs(prep:dict, # From `prepare_data`
     fwd = sec / 3  # a forward pass: about a third of a training step
     def n_small(n): return small_epochs(n, s.small_pct) if s.small_size else 0
     def train_seconds(n): return (n_small(n) * sec_small + (n - n_small(n)) * sec) * (len(dls.train) + len(dls.valid) / 3)
-    after = 9 * fwd * len(dls.valid) + 8 * fwd * math.ceil(n_test / s.bs) + fixed_after  # valid with and without TTA, the test folder
+    after = 8 * fwd * (len(dls.valid) + math.ceil(n_test / s.bs)) + fixed_after  # valid and the test folder, 8 views each
     n = max_epochs
     while n > 0 and train_seconds(n) > seconds * margin - after: n -= 1
     n_plan = max(min_epochs, n)

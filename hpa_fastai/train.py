@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import platform
 import random
+import time
 import warnings
 from contextlib import contextmanager
 from pathlib import Path
@@ -27,6 +28,7 @@ from fastai.callback.tracker import SaveModelCallback, TrackerCallback
 from fastai.distributed import DistributedDL, DistributedTrainer
 from fastai.learner import Learner, Recorder
 from fastai.torch_core import distrib_barrier, get_model, num_distrib, rank_distrib
+from fastcore.basics import noop, store_attr
 from fastcore.foundation import L
 from safetensors import safe_open
 from safetensors.torch import load_file, save_file
@@ -40,10 +42,10 @@ __all__ = ['CHECKPOINT_FORMAT', 'TTA_AGGS', 'cyclical_lr', 'cyclical_lrs', 'plot
            'fit_cyclical', 'hpa_metrics', 'TrainMetrics', 'rng_states', 'set_rng_states', 'model_tensors', 'opt_state',
            'set_opt_state', 'save_checkpoint', 'read_checkpoint', 'find_checkpoint', 'load_weights',
            'load_weights_file', 'Checkpoint', 'checkpoint_files', 'ResumeAt', 'HistoryCSV', 'fit_schedule',
-           'load_checkpoint', 'keep_history', 'SaveBest', 'fit_resumable', 'StopAfter', 'cpu_bf16_native',
-           'CPUMixedPrecision', 'speed_callbacks', 'cpu_model', 'effective_speed', 'ProgressiveResize', 'small_epochs',
-           'aggregate_views', 'DihedralView', 'dihedral_tta', 'CPUDistributedDL', 'HPADistributedTrainer',
-           'distributed']
+           'load_checkpoint', 'keep_history', 'SaveBest', 'fit_resumable', 'StopAfter', 'EpochBudget',
+           'cpu_bf16_native', 'CPUMixedPrecision', 'speed_callbacks', 'cpu_model', 'effective_speed',
+           'ProgressiveResize', 'small_epochs', 'aggregate_views', 'DihedralViews', 'dihedral_tta', 'CPUDistributedDL',
+           'HPADistributedTrainer', 'distributed']
 
 # %% ../nbs/06_train.ipynb #c548067c
 def cyclical_lr(it:int, # Training iteration, counted from 0 over the whole run
@@ -248,7 +250,8 @@ class Checkpoint(Callback):
     def after_epoch(self):
         if rank_distrib(): return  # in data-parallel runs only rank 0 writes
         sl = self.recorder.smooth_loss
-        extra = dict(best={cb.name: float(cb.best) for cb in _trackers(self.learn)}, smooth_loss=[int(sl.count), float(sl.val)])
+        extra = dict(best={cb.name: float(cb.best) for cb in _trackers(self.learn)}, smooth_loss=[int(sl.count), float(sl.val)],
+                     n_epoch=int(self.learn.n_epoch))  # the run's length (`EpochBudget` changes it)
         save_checkpoint(self.learn, run_epoch(self.learn) + 1, extra, self.fname)
 
 def checkpoint_files(folder, # Folder of the checkpoints, e.g. `learn.path/learn.model_dir`
@@ -378,6 +381,41 @@ class StopAfter(Callback):
     def after_epoch(self):
         if self.epoch == self.stop_epoch: raise CancelFitException()
 
+# %% ../nbs/06_train.ipynb #a4c86e31
+class EpochBudget(Callback):
+    "Train only the epochs that end by `deadline`: after each epoch re-plan the run's length from the measured epochs, the schedule following it."
+    order = ResumeAt.order + 1  # after `ResumeAt` has set the run's length
+    def __init__(self, deadline:float, # Time (of `clock`) by which training must end
+                 epoch_seconds:float, # Estimated seconds of an epoch (training and validation), until one is measured
+                 min_epochs:int=1, # Fewest epochs of the run, whatever the time
+                 slack:float=0.05, # Plan for epochs this much slower than measured
+                 verbose:bool=True, # Print the plan when it changes
+                 clock=time.time, # Seconds now
+                ): store_attr()
+
+    def before_fit(self):
+        self.start, self.times = getattr(self.learn, 'resume_offset', 0), []
+        self.max_epochs = self.start + self.n_epoch  # the fit's own length: the most the plan may give
+        resume = next((cb for cb in self.learn.cbs if isinstance(cb, ResumeAt)), None)
+        finished = resume is not None and resume.state.get('n_epoch') == self.start  # the budgeted run had ended: no epoch more
+        self.planned = self.start if finished else self.plan(self.start, self.epoch_seconds)
+
+    def plan(self, done:int, per:float) -> int:
+        "Epochs of the run: the `done` ones plus those of `per` seconds that end by the deadline."
+        n = done + int(max(self.deadline - self.clock(), 0) // (per * (1 + self.slack)))
+        return min(max(n, self.min_epochs), self.max_epochs)
+
+    def before_epoch(self):
+        if run_epoch(self.learn) >= self.planned: raise CancelFitException()
+        self.learn.n_epoch, self.t_epoch = self.planned, self.clock()
+    def before_train(self): self.learn.pct_train = run_epoch(self.learn) / self.planned
+    def after_epoch(self):
+        self.times.append(self.clock() - self.t_epoch)
+        per = float(np.median(self.times[1:] if len(self.times) > 1 else self.times))  # the first epoch carries the warm-up
+        planned = self.plan(run_epoch(self.learn) + 1, per)
+        if planned != self.planned and self.verbose: print(f"re-planned after epoch {run_epoch(self.learn) + 1}: {planned} epochs of about {per:.0f} s")
+        self.planned = self.learn.n_epoch = planned  # the checkpoint after this keeps the run's length
+
 # %% ../nbs/06_train.ipynb #beb803b4
 def cpu_bf16_native() -> bool:
     "Whether this CPU has native bf16 instructions (AVX512-BF16 or AMX), which make bf16 autocast fast."
@@ -463,20 +501,29 @@ def aggregate_views(probs:torch.Tensor, # (V, B, C) probabilities of each of V v
     raise ValueError(f"TTA aggregation must be one of {TTA_AGGS}, got {agg!r}")
 
 # %% ../nbs/06_train.ipynb #63feee75
-class DihedralView(Callback):
-    "Show the model the `k`-th `dihedral` view of each batch's images (its first input)."
+class DihedralViews(Callback):
+    "Predict all 8 `dihedral` views of each batch's images (its first input), the batch loaded once; keep view 0's and the combined probabilities."
     order = 0  # the DataLoader has already applied the batch transforms
-    def __init__(self, k:int): self.k = k
-    def before_batch(self): self.learn.xb = (dihedral(self.xb[0], self.k), *self.xb[1:])
+    def __init__(self, agg:str='mean'): self.agg = agg  # combine the views by 'mean' or 'max'
+    def before_validate(self): self.plain, self.combined = [], []
+    def after_pred(self):
+        act = getattr(self.learn.loss_func, 'activation', noop)
+        x, rest = self.xb[0], self.xb[1:]
+        views = [act(self.pred.float())] + [act(self.model(dihedral(x, k), *rest).float()) for k in range(1, 8)]
+        self.plain.append(views[0].detach().cpu()); self.combined.append(aggregate_views(torch.stack(views), self.agg).detach().cpu())
 
 def dihedral_tta(learn:Learner, # Learner to predict with
                  dl=None, # `DataLoader` to predict; default the validation set
                  agg:str='mean', # Combine the 8 views by 'mean' or 'max'
-                ) -> tuple[torch.Tensor, torch.Tensor]:
-    "Probabilities of `learn` on `dl` over the 8 dihedral views, combined by `agg`, and the targets."
+                 plain:bool=False, # Also return the probabilities of view 0 (the images as they are)
+                ) -> tuple[torch.Tensor, ...]:
+    "Probabilities of `learn` on `dl` over the 8 dihedral views, combined by `agg`, and the targets (and view 0's probabilities if `plain`)."
     dl = learn.dls.valid if dl is None else dl
-    views = [learn.get_preds(dl=dl, cbs=DihedralView(k)) for k in range(8)]
-    return aggregate_views(torch.stack([p for p, _ in views]), agg), views[0][1]
+    if dl.shuffle or dl.drop_last: dl = dl.new(shuffle=False, drop_last=False)  # the callback collects batches in loading order
+    cb = DihedralViews(agg)
+    probs, targs = learn.get_preds(dl=dl, cbs=cb)
+    combined = torch.cat(cb.combined)
+    return (combined, targs, probs) if plain else (combined, targs)
 
 # %% ../nbs/06_train.ipynb #75f578f6
 class CPUDistributedDL(DistributedDL):

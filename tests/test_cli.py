@@ -59,6 +59,19 @@ def test_demo_main_job(tmp_path, cli):
     r2 = ok(cli('demo', *args))
     assert 'reusing' in r2.stdout
 
+def test_demo_plans_to_its_budget(tmp_path, cli):
+    "Without --epochs the demo plans its epochs to --minutes and re-plans them as it trains; a rerun of the finished run trains no more."
+    from hpa_fastai.train import find_checkpoint
+    args = ('--out', tmp_path/'run', '--n', 48, '--n-test', 8, '--size', 32, '--minutes', 1, '--workers', 2)
+    r = ok(cli('demo', *args))
+    assert 'plan:' in r.stdout and '(budget 1 min)' in r.stdout
+    n = len(pd.read_csv(tmp_path/'run'/'model'/'history.csv'))
+    assert 3 <= n <= 32  # at least the minimum, at most the demo's epochs
+    state = find_checkpoint(tmp_path/'run'/'model'/'checkpoints', 'last')[1]
+    assert state['epoch'] == state['n_epoch'] == n  # the checkpoint says the budgeted run ended there
+    ok(cli('demo', *args))
+    assert len(pd.read_csv(tmp_path/'run'/'model'/'history.csv')) == n
+
 TINY = ['--size', '32', '--epochs', '1', '--arch', 'resnet_tiny', '--pretrained', 'none', '--bs', '8', '--workers', '1',
         '--num-workers', '0', '--lr', '0.001', '--quiet']
 
