@@ -408,11 +408,15 @@ class EpochBudget(Callback):
     def before_epoch(self):
         if run_epoch(self.learn) >= self.planned: raise CancelFitException()
         self.learn.n_epoch, self.t_epoch = self.planned, self.clock()
+        mbar = getattr(getattr(self.learn, 'progress', None), 'mbar', None)
+        if mbar is not None: mbar.main_bar.total = self.planned - self.start  # the bar counts the planned epochs ("Epoch 3/17")
     def before_train(self): self.learn.pct_train = run_epoch(self.learn) / self.planned
     def after_epoch(self):
         self.times.append(self.clock() - self.t_epoch)
         per = float(np.median(self.times[1:] if len(self.times) > 1 else self.times))  # the first epoch carries the warm-up
-        planned = self.plan(run_epoch(self.learn) + 1, per)
+        done = run_epoch(self.learn) + 1
+        planned = self.plan(done, per)
+        if planned > self.planned and done > self.planned / 2: planned = self.planned  # past half-way only shorter: more epochs would raise an annealing rate
         if planned != self.planned and self.verbose: print(f"re-planned after epoch {run_epoch(self.learn) + 1}: {planned} epochs of about {per:.0f} s")
         self.planned = self.learn.n_epoch = planned  # the checkpoint after this keeps the run's length
 
