@@ -42,7 +42,7 @@ __all__ = ['CHECKPOINT_FORMAT', 'TTA_AGGS', 'cyclical_lr', 'cyclical_lrs', 'plot
            'fit_cyclical', 'hpa_metrics', 'TrainMetrics', 'rng_states', 'set_rng_states', 'model_tensors', 'opt_state',
            'set_opt_state', 'save_checkpoint', 'read_checkpoint', 'find_checkpoint', 'load_weights',
            'load_weights_file', 'Checkpoint', 'checkpoint_files', 'ResumeAt', 'HistoryCSV', 'fit_schedule',
-           'load_checkpoint', 'keep_history', 'SaveBest', 'fit_resumable', 'StopAfter', 'EpochBudget',
+           'load_checkpoint', 'keep_history', 'SaveBest', 'fit_resumable', 'StopAfter', 'from_rank0', 'EpochBudget',
            'cpu_bf16_native', 'CPUMixedPrecision', 'speed_callbacks', 'cpu_model', 'effective_speed',
            'ProgressiveResize', 'small_epochs', 'aggregate_views', 'DihedralViews', 'dihedral_tta', 'CPUDistributedDL',
            'HPADistributedTrainer', 'distributed']
@@ -382,6 +382,13 @@ class StopAfter(Callback):
         if self.epoch == self.stop_epoch: raise CancelFitException()
 
 # %% ../nbs/06_train.ipynb #a4c86e31
+def from_rank0(n:int) -> int:
+    "`n` as the first process has it, in a data-parallel run (where every process must train the same epochs); else `n`."
+    if num_distrib() <= 1 or not torch.distributed.is_initialized(): return n
+    t = torch.tensor([n], device='cuda' if torch.distributed.get_backend() == 'nccl' else 'cpu')
+    torch.distributed.broadcast(t, 0)
+    return int(t.item())
+
 class EpochBudget(Callback):
     "Train only the epochs that end by `deadline`: after each epoch re-plan the run's length from the measured epochs, the schedule following it."
     order = ResumeAt.order + 1  # after `ResumeAt` has set the run's length
@@ -398,7 +405,7 @@ class EpochBudget(Callback):
         self.max_epochs = self.start + self.n_epoch  # the fit's own length: the most the plan may give
         resume = next((cb for cb in self.learn.cbs if isinstance(cb, ResumeAt)), None)
         finished = resume is not None and resume.state.get('n_epoch') == self.start  # the budgeted run had ended: no epoch more
-        self.planned = self.start if finished else self.plan(self.start, self.epoch_seconds)
+        self.planned = from_rank0(self.start if finished else self.plan(self.start, self.epoch_seconds))
 
     def plan(self, done:int, per:float) -> int:
         "Epochs of the run: the `done` ones plus those of `per` seconds that end by the deadline."
@@ -417,7 +424,8 @@ class EpochBudget(Callback):
         done = run_epoch(self.learn) + 1
         planned = self.plan(done, per)
         if planned > self.planned and done > self.planned / 2: planned = self.planned  # past half-way only shorter: more epochs would raise an annealing rate
-        if planned != self.planned and self.verbose: print(f"re-planned after epoch {run_epoch(self.learn) + 1}: {planned} epochs of about {per:.0f} s")
+        planned = from_rank0(planned)  # data-parallel processes time their epochs apart: the first one's plan holds for all
+        if planned != self.planned and self.verbose: print(f"re-planned after epoch {done}: {planned} epochs of about {per:.0f} s")
         self.planned = self.learn.n_epoch = planned  # the checkpoint after this keeps the run's length
 
 # %% ../nbs/06_train.ipynb #beb803b4
@@ -506,15 +514,15 @@ def aggregate_views(probs:torch.Tensor, # (V, B, C) probabilities of each of V v
 
 # %% ../nbs/06_train.ipynb #63feee75
 class DihedralViews(Callback):
-    "Predict all 8 `dihedral` views of each batch's images (its first input), the batch loaded once; keep view 0's and the combined probabilities."
+    "Predict all 8 `dihedral` views of each batch's images (its first input), the batch loaded once; keep their combined probabilities."
     order = 0  # the DataLoader has already applied the batch transforms
     def __init__(self, agg:str='mean'): self.agg = agg  # combine the views by 'mean' or 'max'
-    def before_validate(self): self.plain, self.combined = [], []
+    def before_validate(self): self.combined = []
     def after_pred(self):
         act = getattr(self.learn.loss_func, 'activation', noop)
         x, rest = self.xb[0], self.xb[1:]
         views = [act(self.pred.float())] + [act(self.model(dihedral(x, k), *rest).float()) for k in range(1, 8)]
-        self.plain.append(views[0].detach().cpu()); self.combined.append(aggregate_views(torch.stack(views), self.agg).detach().cpu())
+        self.combined.append(aggregate_views(torch.stack(views), self.agg).detach().cpu())  # view 0 stays the learner's prediction
 
 def dihedral_tta(learn:Learner, # Learner to predict with
                  dl=None, # `DataLoader` to predict; default the validation set

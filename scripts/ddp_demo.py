@@ -4,7 +4,9 @@
         scripts/ddp_demo.py OUT
 
 Rank 0 writes a tiny synthetic dataset and its features; every rank then trains the same fused model inside
-`hpa_fastai.train.distributed` on its half of each epoch. Each rank writes OUT/rank{r}.json with what it saw.
+`hpa_fastai.train.distributed` on its half of each epoch, to a time budget (`EpochBudget`) on a fake clock that runs
+at a different speed on each rank: left to itself rank 1 would plan 4 epochs and rank 0 2, so both training 2 shows that
+the first rank's plan holds for all. Each rank writes OUT/rank{r}.json with what it saw.
 """
 import json
 import sys
@@ -21,7 +23,19 @@ from hpa_fastai.core import read_labels
 from hpa_fastai.features import BioFeatureBlock, FeatureNormaliser, extract_features, read_features
 from hpa_fastai.model import hpa_learner
 from hpa_fastai.synth import make_synthetic_dataset
-from hpa_fastai.train import distributed, fit_resumable, hpa_metrics
+from hpa_fastai.train import EpochBudget, distributed, fit_resumable, hpa_metrics
+
+
+class FakeClock:
+    "Seconds that pass only when `Tick` says so."
+    t = 0.
+    def __call__(self) -> float: return self.t
+
+
+class Tick(Callback):
+    "Let `seconds` pass on `clock` in each epoch's training."
+    def __init__(self, clock:FakeClock, seconds:float): self.clock, self.seconds = clock, seconds
+    def after_train(self): self.clock.t += self.seconds
 
 
 class SeenBatches(Callback):
@@ -49,10 +63,12 @@ def main(out:Path):
     learn = hpa_learner(dls, 'resnet18', pretrained=False, metrics=hpa_metrics())
     learn.path, learn.model_dir = out/'model', 'checkpoints'
     seen = SeenBatches()
-    with distributed(learn): fit_resumable(learn, 2, 1e-3, cbs=seen, resume=False)
+    clock = FakeClock()  # epochs of 10 s on rank 0 (2 fit in 25 s) and of 4 s on rank 1 (which would fit 4)
+    cbs = [seen, Tick(clock, 10. if state.is_main_process else 4.), EpochBudget(25., 10., verbose=False, clock=clock)]
+    with distributed(learn): fit_resumable(learn, 4, 1e-3, cbs=cbs, resume=False)
     weights = sum(float(p.double().sum()) for p in learn.model.parameters())
     rec = dict(rank=state.process_index, world=state.num_processes, backend=str(torch.distributed.get_backend()),
-               batches=seen.sums, n_train=len(dls.train_ds), weights=weights)
+               batches=seen.sums, n_train=len(dls.train_ds), weights=weights, epochs=int(learn.n_epoch))
     (out/f'rank{state.process_index}.json').write_text(json.dumps(rec))
     print(f"rank {rec['rank']}/{rec['world']} ({rec['backend']}): {len(seen.sums)} training batches, weight sum {weights:.6f}")
 

@@ -24,6 +24,8 @@ def test_two_cpu_processes(tmp_path):
     assert not set(recs[0]['batches']) & set(recs[1]['batches'])
     # ... and gradients were averaged, so both end with the same weights
     assert abs(recs[0]['weights'] - recs[1]['weights']) < 1e-6 * abs(recs[0]['weights'])
+    # both followed rank 0's time budget: 2 epochs (rank 1's own clock would have planned 4)
+    assert [r['epochs'] for r in recs] == [2, 2]
     # only rank 0 wrote the history and the checkpoints: one header, one row per epoch
     hist = (tmp_path/'model'/'history.csv').read_text().splitlines()
     assert hist[0].startswith('epoch,train_loss,train_macro_f1') and len(hist) == 3
