@@ -37,7 +37,8 @@ from .train import EpochBudget, small_epochs
 
 # %% auto #0
 __all__ = ['DEMO_EPOCHS', 'DEMO_RESERVE', 'COMMANDS', 'OPTION_LIMITS', 'synth', 'cache', 'features', 'train_parser', 'train',
-           'download', 'predict', 'cells', 'class_summary', 'demo', 'experiment', 'check_options', 'error_line', 'main']
+           'download', 'predict', 'cells', 'class_summary', 'demo_settings', 'demo', 'experiment', 'check_options',
+           'error_line', 'main']
 
 # %% ../nbs/13_cli.ipynb #261c8dee
 def _workers(n:int|None) -> int:
@@ -284,6 +285,12 @@ DEMO_EPOCHS = 32  # the main job's epochs where time allows: valid macro-F1 abou
 
 DEMO_RESERVE = 0.03 # Share of the demo's time budget kept back for the slowing of the machine
 
+def demo_settings(size:int=128, epochs:int=DEMO_EPOCHS, arch:str='resnet_tiny', lr:float=1e-2, bs:int=32, workers:int|None=None,
+                  small_size:int|None=None) -> TrainSettings:
+    "The main job's training settings (`demo`'s options, the rest fixed): `scripts/bench_demo_stages.py` times the same run."
+    return TrainSettings(size=size, epochs=epochs, arch=arch, pretrained=False, lr=lr, bs=bs, ps=0.2, hidden=256, aug='dihedral',
+                         workers=workers, num_workers=0, batch_loader=True, small_size=small_size or None)
+
 def _plan(prep:dict, s:TrainSettings, deadline:float, n_test:int) -> tuple[TrainSettings, list]:
     "`s` and the callbacks that fit its training in the time to `deadline`, planned from a few timed batches and re-planned after each epoch; prints the plan."
     seconds = deadline - time.time()
@@ -294,7 +301,7 @@ def _plan(prep:dict, s:TrainSettings, deadline:float, n_test:int) -> tuple[Train
               f"expect lower scores, or give more time (--minutes) or fixed epochs (--epochs {DEMO_EPOCHS})")
     if s.small_size: return replace(s, epochs=plan.epochs), []  # the share of small epochs is fixed by the run's length: no re-planning
     end = deadline - plan.after_seconds - DEMO_RESERVE * seconds
-    return replace(s, epochs=DEMO_EPOCHS), [EpochBudget(end, plan.epoch_seconds, min_epochs=min(3, DEMO_EPOCHS))]
+    return replace(s, epochs=DEMO_EPOCHS), [EpochBudget(end, plan.epoch_seconds, min_epochs=3)]
 
 # %% ../nbs/13_cli.ipynb #4d8c34ec
 def demo(out:Path=Path('hpa_run'), # Working folder for the dataset, model, predictions and report
@@ -327,8 +334,7 @@ def demo(out:Path=Path('hpa_run'), # Working folder for the dataset, model, pred
     print(f"\ngallery: {out/'gallery.png'}\nsummary: {out/'class_summary.csv'}  ({time.time()-t0:.0f} s)\n")
     threads = torch.get_num_threads()
     torch.set_num_threads(_workers(workers))
-    settings = TrainSettings(size=size, epochs=epochs or DEMO_EPOCHS, arch=arch, pretrained=False, lr=lr, bs=bs, ps=0.2, hidden=256,
-                             aug='dihedral', workers=workers, num_workers=0, batch_loader=True, small_size=small_size or None)
+    settings = demo_settings(size, epochs or DEMO_EPOCHS, arch, lr, bs, workers, small_size)
     budget = []
     if epochs is None: settings, budget = _plan(prep, settings, t0 + minutes * 60, n_test)
     t1 = time.time()

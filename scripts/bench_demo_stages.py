@@ -16,11 +16,11 @@ warnings.filterwarnings('ignore')
 import torch
 from fastai.callback.core import Callback
 
-from hpa_fastai.cli import DEMO_EPOCHS, class_summary, predict
+from hpa_fastai.cli import DEMO_EPOCHS, class_summary, demo_settings, predict
 from hpa_fastai.data import class_gallery
 from hpa_fastai.metrics import score_submission
 from hpa_fastai.report import write_report
-from hpa_fastai.run import TrainSettings, plan_epochs, prepare_data, train_hpa
+from hpa_fastai.run import plan_epochs, prepare_data, train_hpa
 from hpa_fastai.synth import make_synthetic_dataset
 from hpa_fastai.train import cpu_model
 
@@ -52,8 +52,7 @@ def main(argv=None) -> int:
         class_gallery(prep['layout'].train_dir, prep['labels'], cache=prep['cache'], fname=out/'gallery.png')
         lap('summary and gallery')
         torch.set_num_threads(a.workers)
-        s = TrainSettings(size=128, epochs=a.epochs, arch='resnet_tiny', pretrained=False, lr=1e-2, bs=32, ps=0.2, hidden=256,
-                          aug='dihedral', workers=a.workers, num_workers=0, batch_loader=True)
+        s = demo_settings(epochs=a.epochs, workers=a.workers)
         plan = plan_epochs(prep, s, 600, DEMO_EPOCHS, n_test=a.n_test)
         lap('the epoch plan (timed batches)', f'{plan.epoch_seconds:.1f} s an epoch, {plan.after_seconds:.0f} s after training estimated')
         fit = FitTimes()
