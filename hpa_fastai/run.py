@@ -28,7 +28,7 @@ from fastai.learner import Learner
 from fastai.torch_core import rank_distrib, set_seed
 
 from .artifact import export_learner
-from .core import CLASS_NAMES, HPADataError, HPALayout, OutputLock, as_multihot, number_problem, write_atomic
+from .core import CLASS_NAMES, N_CLASSES, HPADataError, HPALayout, OutputLock, as_multihot, number_problem, write_atomic
 from .data import build_cache, hpa_dataloaders, hpa_split
 from .features import N_FEATURES, BioFeatureBlock, FeatureNormaliser, extract_features
 from .metrics import (apply_thresholds, crossfit_labels, f1_table, fit_thresholds, macro_f1_score, score_thresholds,
@@ -43,7 +43,8 @@ __all__ = ['RESUMABLE_CHANGES', 'SOURCE_COLUMN', 'work_folder', 'prepare_data', 
            'plot_history', 'TrainSettings', 'setting_docs', 'check_settings', 'run_fingerprint', 'setting_changes',
            'check_resume', 'dataset_sources', 'grouped_split', 'run_split', 'source_split', 'source_counts',
            'run_dataloaders', 'run_learner', 'run_lr', 'progressive_callbacks', 'evaluate_valid', 'valid_predictions',
-           'TrainResult', 'write_outputs', 'train_hpa', 'seconds_per_batch', 'EpochPlan', 'plan_epochs']
+           'default_threshold_set', 'TrainResult', 'write_outputs', 'train_hpa', 'seconds_per_batch', 'EpochPlan',
+           'plan_epochs']
 
 # %% ../nbs/09_run.ipynb #5f0eacdd
 def work_folder(data, # Dataset folder
@@ -188,13 +189,15 @@ def make_loss(loss:str='bce', # 'bce' or 'focal'
               gamma:float=2., # Focusing exponent of the focal loss
               pos_weight:bool=False, # Weight positives by ((1-f)/f)^0.5 of the class frequencies f of `labels`
               labels=None, # Training labels (multi-hot array or DataFrame) for `pos_weight`
+              pos_scale:float=1., # Factor on every class's positive term, on top of `pos_weight`
              ):
-    "The multi-label loss named `loss`, with positive weights from the frequencies of `labels` when `pos_weight`."
+    "The multi-label loss named `loss`, positives weighted by the frequencies of `labels` when `pos_weight` and by `pos_scale`."
     pw = None
     if pos_weight:
         y = as_multihot(labels)
         f = (y.sum(0) + 1) / (len(y) + 2)  # add-one smoothing: a class absent from the split still gets a finite weight
         pw = pos_weight_from_frequencies(f, max_weight=10.)
+    if pos_scale != 1: pw = torch.full((N_CLASSES,), float(pos_scale)) if pw is None else pw * pos_scale
     if loss == 'bce': return MultiLabelBCELoss(pos_weight=pw)
     if loss == 'focal': return MultiLabelFocalLoss(gamma=gamma, pos_weight=pw)
     raise ValueError(f"loss must be 'bce' or 'focal', got {loss!r}")
@@ -233,6 +236,7 @@ class TrainSettings:
     loss:str='bce' # 'bce' or 'focal'
     gamma:float=2. # Focal loss exponent
     pos_weight:bool=False # Weight positives by class frequency
+    pos_scale:float=1. # Factor on every class's positive term (above 1 moves the 0.5 decision toward recall)
     schedule:str='one_cycle' # 'one_cycle' or 'cyclical'
     lr:float|None=None # Peak learning rate; None: `lr_find`'s suggestion (plotted to lr_find.png)
     bs:int=32 # Batch size
@@ -289,7 +293,7 @@ _CHOICES = dict(stem_init=('copy', 'zeros', 'mean'), channels=('rgby', 'rgb'), l
                 schedule=('one_cycle', 'cyclical'), aug=('full', 'dihedral', 'none'), monitor=('valid_macro_f1', 'valid_loss'),
                 precision=('bf16', 'fp16', None))
 _RANGES = dict(size=(16, 4096), epochs=(1, 10_000), bs=(1, 65_536), hidden=(1, 65_536), n_splits=(2, 100),
-               gamma=(0., 100.), feature_scale=(0., 1e6), lr=(1e-12, 10.), workers=(1, 1024), num_workers=(0, 1024),
+               gamma=(0., 100.), pos_scale=(0.01, 100.), feature_scale=(0., 1e6), lr=(1e-12, 10.), workers=(1, 1024), num_workers=(0, 1024),
                seed=(0, 2**32 - 1), ps=(0., 0.999), valid_pct=(0.01, 0.99), small_size=(8, 4096), small_pct=(0., 1.))
 _OPTIONAL = ('lr', 'workers', 'num_workers', 'small_size')
 
@@ -325,8 +329,9 @@ def setting_changes(old:dict, # Settings a run recorded (its `run.json`)
                     count=(), # Resumable fields that count here all the same (e.g. 'epochs')
                    ) -> list[str]:
     "The run-defining settings of `s` that differ from `old`, as 'name old (now new)'; resumable ones (`RESUMABLE_CHANGES`) left out."
-    return [f"{k} {old.get(k)!r} (now {v!r})" for k, v in asdict(s).items()
-            if (k not in RESUMABLE_CHANGES or k in count) and not (k == 'lr' and v is None) and old.get(k) != v]
+    default = {f.name: f.default for f in fields(TrainSettings)}  # a run recorded before a setting existed ran with its default
+    return [f"{k} {old.get(k, default[k])!r} (now {v!r})" for k, v in asdict(s).items()
+            if (k not in RESUMABLE_CHANGES or k in count) and not (k == 'lr' and v is None) and old.get(k, default[k]) != v]
 
 def check_resume(out:Path, # Model folder
                  s:TrainSettings, # Settings of the run asked for
@@ -422,7 +427,7 @@ def run_learner(dls, # From `run_dataloaders`
                ) -> Learner:
     "The fused (or image-only) learner of the run, unfrozen when pretrained."
     learn = hpa_learner(dls, s.arch, n_features=10 if s.features else 0, pretrained=s.pretrained_arg, stem_init=s.stem_init,
-                        channels=s.channels, loss_func=make_loss(s.loss, s.gamma, s.pos_weight, labels_train),
+                        channels=s.channels, loss_func=make_loss(s.loss, s.gamma, s.pos_weight, labels_train, s.pos_scale),
                         metrics=hpa_metrics(), feature_scale=s.feature_scale, ps=s.ps, hidden=s.hidden)
     learn.path, learn.model_dir = out, 'checkpoints'
     if s.pretrained != 'none': learn.unfreeze()
@@ -478,6 +483,14 @@ def valid_predictions(ids, # Validation Ids
     if 'source' in by_id: df.insert(1, 'source', by_id['source'].reindex(df.index).to_numpy())
     return df
 
+# %% ../nbs/09_run.ipynb #ba68b9f4
+def default_threshold_set(scores:dict, # Valid scores from `evaluate_valid`
+                         ) -> str:
+    "'per_class' when its out-of-fold valid macro-F1 beats threshold 0.5's (with TTA when scored), else 'half'."
+    p = 'valid_macro_f1_tta_' if 'valid_macro_f1_tta_half' in scores else 'valid_macro_f1_'
+    cv, half = scores.get(p + 'per_class_cv'), scores.get(p + 'half')
+    return 'half' if cv is not None and half is not None and cv <= half else 'per_class'
+
 # %% ../nbs/09_run.ipynb #35313826
 @dataclass
 class TrainResult:
@@ -501,12 +514,12 @@ def write_outputs(out:Path, # Model folder
     valid_predictions(labels['Id'].iloc[va], vprobs, labels).pipe(lambda df: write_atomic(out/'valid_preds.csv', df.to_csv))
     hist = pd.read_csv(out/'history.csv')
     best = hist[s.monitor].idxmin() if 'loss' in s.monitor else hist[s.monitor].idxmax()
-    summary = dict(scores, epochs=len(hist), best_epoch=int(hist.loc[best, 'epoch']), lr=run['lr'], n_train=len(tr), n_valid=len(va),
+    summary = dict(scores, threshold=default_threshold_set(scores), epochs=len(hist), best_epoch=int(hist.loc[best, 'epoch']), lr=run['lr'], n_train=len(tr), n_valid=len(va),
                    sources=source_counts(labels, split), failed=sorted(prep['failed']), minutes=round((time.time() - t0) / 60, 2))
     write_atomic(out/'f1_table.csv', f1.to_csv); write_atomic(out/'thresholds.csv', table.to_csv)
     write_atomic(out/'metrics.json', lambda f: f.write_text(json.dumps(summary, indent=1)))
     plot_history(hist, out/'curves.png', title=f"{s.arch} {s.size}px, {'fused' if s.features else 'image-only'}"); plt.close('all')
-    export_learner(learn, out, thresholds=sets, default_threshold='per_class', extra=dict(train=run, metrics=summary))
+    export_learner(learn, out, thresholds=sets, default_threshold=summary['threshold'], extra=dict(train=run, metrics=summary))
     return summary
 
 # %% ../nbs/09_run.ipynb #f9b1b262

@@ -394,6 +394,7 @@ class EpochBudget(Callback):
     order = ResumeAt.order + 1  # after `ResumeAt` has set the run's length
     def __init__(self, deadline:float, # Time (of `clock`) by which training must end
                  epoch_seconds:float, # Estimated seconds of an epoch (training and validation), until one is measured
+                 after_seconds:float=0., # Estimated seconds of the work after training that scales with the machine's speed (TTA)
                  min_epochs:int=1, # Fewest epochs of the run, whatever the time
                  slack:float=0.05, # Plan for epochs this much slower than measured
                  verbose:bool=True, # Print the plan when it changes
@@ -408,8 +409,9 @@ class EpochBudget(Callback):
         self.planned = from_rank0(self.start if finished else self.plan(self.start, self.epoch_seconds))
 
     def plan(self, done:int, per:float) -> int:
-        "Epochs of the run: the `done` ones plus those of `per` seconds that end by the deadline."
-        n = done + int(max(self.deadline - self.clock(), 0) // (per * (1 + self.slack)))
+        "Epochs of the run: the `done` ones plus those of `per` seconds that end by the deadline, less the work after training."
+        after = self.after_seconds * per / self.epoch_seconds  # estimated with the epoch: it runs as much faster or slower
+        n = done + int(max(self.deadline - after - self.clock(), 0) // (per * (1 + self.slack)))
         return min(max(n, self.min_epochs), self.max_epochs)
 
     def before_epoch(self):
