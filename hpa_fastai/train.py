@@ -410,7 +410,7 @@ class EpochBudget(Callback):
 
     def plan(self, done:int, per:float) -> int:
         "Epochs of the run: the `done` ones plus those of `per` seconds that end by the deadline, less the work after training."
-        after = self.after_seconds * per / self.epoch_seconds  # estimated with the epoch: it runs as much faster or slower
+        after = self.after_seconds * per / self.epoch_seconds if self.after_seconds else 0.  # estimated with the epoch: as much faster or slower
         n = done + int(max(self.deadline - after - self.clock(), 0) // (per * (1 + self.slack)))
         return min(max(n, self.min_epochs), self.max_epochs)
 
