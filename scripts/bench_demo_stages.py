@@ -16,7 +16,7 @@ warnings.filterwarnings('ignore')
 import torch
 from fastai.callback.core import Callback
 
-from hpa_fastai.cli import DEMO_EPOCHS, class_summary, demo_settings, predict
+from hpa_fastai.cli import DEMO_EPOCHS, DEMO_FIXED_AFTER, class_summary, demo_settings, predict
 from hpa_fastai.data import class_gallery
 from hpa_fastai.metrics import score_submission
 from hpa_fastai.report import write_report
@@ -53,7 +53,7 @@ def main(argv=None) -> int:
         lap('summary and gallery')
         torch.set_num_threads(a.workers)
         s = demo_settings(epochs=a.epochs, workers=a.workers)
-        plan = plan_epochs(prep, s, 600, DEMO_EPOCHS, n_test=a.n_test)
+        plan = plan_epochs(prep, s, 600, DEMO_EPOCHS, n_test=a.n_test, fixed_after=DEMO_FIXED_AFTER)
         lap('the epoch plan (timed batches)', f'{plan.epoch_seconds:.1f} s an epoch, {plan.after_seconds:.0f} s after training estimated')
         fit = FitTimes()
         t_train = time.time()
