@@ -312,6 +312,8 @@ def load_checkpoint(learn:Learner, fname:str='last') -> tuple[dict, dict]|None:
     ckpt = find_checkpoint(learn.path/learn.model_dir, fname)
     if ckpt is None: return None
     tensors, state = ckpt
+    dev = getattr(learn.dls, 'device', None)
+    if dev is not None: learn.model.to(dev)  # fastai moves the model only when the fit starts: the optimiser state must go where it trains
     load_weights(learn, _sub(tensors, 'model.')); set_opt_state(learn, _sub(tensors, 'opt.'), state['opt'])
     return ckpt
 

@@ -165,12 +165,13 @@ def replicate(src:Path, out:Path, n:int):
     pd.DataFrame(rows, columns=['Id', 'Target']).to_csv(out/'train.csv', index=False)
 
 def main(n:int, size:int, cache_size:int, workers:int, out:Path, steps:list, bs:int, n_batches:int, min_free_gb:float,
-         replicate_from:Path|None=None):
+         replicate_from:Path|None=None, loader_workers=(0, 2)):
     out.mkdir(parents=True, exist_ok=True)
     if replicate_from is not None:
         t0 = time.perf_counter(); replicate(replicate_from, out, n)
         print(f"replicated the {replicate_from} samples into {n} hard-linked samples in {time.perf_counter() - t0:.0f} s", flush=True)
-    cli = [sys.executable, '-m', 'hpa_fastai.cli'] if shutil.which('hpa-fastai') is None else ['hpa-fastai']
+    # hpa_fastai.cli has no `__main__` block: without the entry script, call its `main` (`-m` would only import it)
+    cli = [sys.executable, '-c', 'from hpa_fastai.cli import main; main()'] if shutil.which('hpa-fastai') is None else ['hpa-fastai']
     cache_dir, feats = out/f'cache_{cache_size}', out/'features.parquet'
     need = dict(synth=n * 0.3e6 / 1e9 * size ** 2 / 512 ** 2, cache=n * 4 * cache_size ** 2 / 1e9, features=0.01, loader=0)
     print(f"bench_scale: N={n}, images {size}px, cache {cache_size}px, {workers} workers, into {out}; "
@@ -189,7 +190,7 @@ def main(n:int, size:int, cache_size:int, workers:int, out:Path, steps:list, bs:
         elif st == 'features':
             r = run_step(st, cli + ['features', str(out), '--out', str(feats), '--workers', str(workers)], [feats], n)
         elif st == 'loader':
-            loader_figures(out, cache_dir, bs, n_batches); continue
+            loader_figures(out, cache_dir, bs, n_batches, loader_workers); continue
         else: raise SystemExit(f"Unknown step {st!r}: choose from synth, cache, features, loader")
         print_step(r); results.append(r)
         if r['rc']: return 1
@@ -204,8 +205,10 @@ if __name__ == '__main__':
     p.add_argument('--out', type=Path, required=True, help='dataset folder (outside the repo)')
     p.add_argument('--steps', default='synth,cache,features,loader', help='comma-separated: synth, cache, features, loader')
     p.add_argument('--bs', type=int, default=64); p.add_argument('--batches', type=int, default=40, help='batches timed per loader')
+    p.add_argument('--loader-workers', default='0,2', help='comma-separated DataLoader worker counts timed by the loader step')
     p.add_argument('--min-free-gb', type=float, default=8., help='skip a step that would leave less disk free')
     p.add_argument('--replicate-from', type=Path, default=None,
                    help='instead of generating, hard-link the samples of this dataset in turn up to N (for cache/features at large N)')
     a = p.parse_args()
-    sys.exit(main(a.n, a.size, a.cache_size, a.workers, a.out, a.steps.split(','), a.bs, a.batches, a.min_free_gb, a.replicate_from))
+    sys.exit(main(a.n, a.size, a.cache_size, a.workers, a.out, a.steps.split(','), a.bs, a.batches, a.min_free_gb, a.replicate_from,
+                  tuple(int(w) for w in a.loader_workers.split(','))))
