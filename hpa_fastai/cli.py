@@ -439,3 +439,6 @@ def main(argv:list|None=None) -> int:
     except Exception as e:
         if debug: raise
         print(f"error: {error_line(e)}", file=sys.stderr); return 2
+
+# %% ../nbs/13_cli.ipynb #735ea051
+if __name__ == '__main__' and '__file__' in globals(): sys.exit(main())

@@ -25,7 +25,7 @@ import pandas as pd
 import torch
 from fastai.callback.core import Callback, CancelFitException
 from fastai.learner import Learner
-from fastai.torch_core import rank_distrib, set_seed
+from fastai.torch_core import num_distrib, rank_distrib, set_seed
 
 from .artifact import export_learner
 from .core import CLASS_NAMES, N_CLASSES, HPADataError, HPALayout, OutputLock, as_multihot, number_problem, write_atomic
@@ -34,8 +34,8 @@ from .features import N_FEATURES, BioFeatureBlock, FeatureNormaliser, extract_fe
 from .metrics import (apply_thresholds, crossfit_labels, f1_table, fit_thresholds, macro_f1_score, score_thresholds,
                                 threshold_sets)
 from .model import BACKBONES, MultiLabelBCELoss, MultiLabelFocalLoss, hpa_learner, pos_weight_from_frequencies
-from .train import (ProgressiveResize, checkpoint_files, dihedral_tta, distributed, effective_speed, fit_resumable,
-                              hpa_metrics, load_weights_file, small_epochs, speed_callbacks)
+from .train import (ProgressiveResize, checkpoint_files, dihedral_tta, distributed, effective_speed, fit_resumable, from_rank0,
+                              hpa_metrics, load_weights_file, main_process_first, single_process, small_epochs, speed_callbacks)
 
 # %% auto #0
 __all__ = ['RESUMABLE_CHANGES', 'SOURCE_COLUMN', 'work_folder', 'prepare_data', 'check_extra_folder', 'source_work',
@@ -442,10 +442,14 @@ def _lr_find(learn, out:Path, progress:bool=True) -> float:
     return float(sug.valley)
 
 def run_lr(learn:Learner, s:TrainSettings, out:Path, resuming:bool, progress:bool=True) -> float:
-    "The run's peak learning rate: `s.lr`, the resumed run's, or `lr_find`'s suggestion."
+    "The run's peak learning rate: `s.lr`, the resumed run's, or `lr_find`'s suggestion (found by the first process of a data-parallel run)."
     if s.lr is not None: return s.lr
     if resuming: return json.loads((out/'run.json').read_text())['lr']
-    return _lr_find(learn, out, progress)
+    if num_distrib() <= 1: return _lr_find(learn, out, progress)
+    lr = 0.
+    if not rank_distrib():
+        with single_process(): lr = _lr_find(learn, out, progress)
+    return from_rank0(lr)
 
 def progressive_callbacks(s:TrainSettings) -> list:
     "The run's progressive resizing: its first `small_pct` of epochs at `small_size` px, or nothing."
@@ -540,7 +544,8 @@ def train_hpa(data, # Dataset folder: train.csv beside train/ (or beside the ima
 
 def _train(data, out:Path, s:TrainSettings, progress:bool, cbs, t0:float) -> TrainResult|None:
     "`train_hpa` once its model folder is locked: the steps in order."
-    prep = prepare_sources(data, s.extra, s.size, s.features, workers=s.workers, progress=progress, work=s.work)
+    with main_process_first():  # data-parallel: the first process caches and extracts, the others then read its files
+        prep = prepare_sources(data, s.extra, s.size, s.features, workers=s.workers, progress=progress, work=s.work)
     fingerprint = run_fingerprint(prep['labels'])
     resuming = s.resume and bool(checkpoint_files(out/'checkpoints'))
     if resuming: check_resume(out, s, fingerprint)
@@ -554,10 +559,11 @@ def _train(data, out:Path, s:TrainSettings, progress:bool, cbs, t0:float) -> Tra
         fit_resumable(learn, s.epochs, run['lr'], schedule=s.schedule, resume=s.resume, monitor=s.monitor, verbose=progress,
                       cbs=[*speed, *progressive_callbacks(s), *(cbs or [])])
     if rank_distrib(): return None
-    load_weights_file(learn, out/'checkpoints'/'best.safetensors')
-    ctx = nullcontext() if progress else learn.no_bar()
-    with ctx: evaluation = evaluate_valid(learn, s.tta, prep['labels'].iloc[split[0]])
-    return TrainResult(learn, write_outputs(out, learn, s, run, evaluation, prep, split, t0), out)
+    with single_process():  # the first process evaluates and exports alone: no gathering from the others
+        load_weights_file(learn, out/'checkpoints'/'best.safetensors')
+        ctx = nullcontext() if progress else learn.no_bar()
+        with ctx: evaluation = evaluate_valid(learn, s.tta, prep['labels'].iloc[split[0]])
+        return TrainResult(learn, write_outputs(out, learn, s, run, evaluation, prep, split, t0), out)
 
 # %% ../nbs/09_run.ipynb #de47c25e
 class _TimeBatches(Callback):

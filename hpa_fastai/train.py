@@ -7,6 +7,7 @@ Docs: https://hpa-fastai.github.io/hpa_fastai/train.html.md"""
 # %% ../nbs/06_train.ipynb #beda63d6
 from __future__ import annotations
 import json
+import os
 import platform
 import random
 import time
@@ -45,7 +46,7 @@ __all__ = ['CHECKPOINT_FORMAT', 'TTA_AGGS', 'cyclical_lr', 'cyclical_lrs', 'plot
            'load_checkpoint', 'keep_history', 'SaveBest', 'fit_resumable', 'StopAfter', 'from_rank0', 'EpochBudget',
            'cpu_bf16_native', 'CPUMixedPrecision', 'speed_callbacks', 'cpu_model', 'effective_speed',
            'ProgressiveResize', 'small_epochs', 'aggregate_views', 'DihedralViews', 'dihedral_tta', 'CPUDistributedDL',
-           'HPADistributedTrainer', 'distributed']
+           'HPADistributedTrainer', 'distributed', 'main_process_first', 'single_process']
 
 # %% ../nbs/06_train.ipynb #c548067c
 def cyclical_lr(it:int, # Training iteration, counted from 0 over the whole run
@@ -384,12 +385,12 @@ class StopAfter(Callback):
         if self.epoch == self.stop_epoch: raise CancelFitException()
 
 # %% ../nbs/06_train.ipynb #a4c86e31
-def from_rank0(n:int) -> int:
-    "`n` as the first process has it, in a data-parallel run (where every process must train the same epochs); else `n`."
+def from_rank0(n:int|float) -> int|float:
+    "`n` as the first process has it, in a data-parallel run (where every process must train the same epochs, at one rate); else `n`."
     if num_distrib() <= 1 or not torch.distributed.is_initialized(): return n
-    t = torch.tensor([n], device='cuda' if torch.distributed.get_backend() == 'nccl' else 'cpu')
+    t = torch.tensor([n], dtype=torch.float64, device='cuda' if torch.distributed.get_backend() == 'nccl' else 'cpu')
     torch.distributed.broadcast(t, 0)
-    return int(t.item())
+    return type(n)(t.item())
 
 class EpochBudget(Callback):
     "Train only the epochs that end by `deadline`: after each epoch re-plan the run's length from the measured epochs, the schedule following it."
@@ -569,3 +570,22 @@ def distributed(learn:Learner, # Learner to train data-parallel
     if rank_distrib(): learn.remove_cb(ProgressCallback)
     try: yield learn
     finally: learn.remove_cb(cb)
+
+@contextmanager
+def main_process_first():
+    "Run the block in the first data-parallel process, then in the others (which find what it wrote: cache, features); plain alone."
+    if num_distrib() <= 1:
+        yield
+        return
+    from accelerate import PartialState  # joins the process group `accelerate launch`/`torchrun` set up
+    with PartialState(cpu=not torch.cuda.is_available()).main_process_first(): yield
+
+@contextmanager
+def single_process():
+    "Run the block as if alone: fastai's gathers and barriers (which read `WORLD_SIZE`) off, for what one process of a data-parallel run does by itself."
+    old = os.environ.get('WORLD_SIZE')
+    os.environ['WORLD_SIZE'] = '1'
+    try: yield
+    finally:
+        if old is None: os.environ.pop('WORLD_SIZE', None)
+        else: os.environ['WORLD_SIZE'] = old

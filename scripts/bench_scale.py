@@ -170,8 +170,7 @@ def main(n:int, size:int, cache_size:int, workers:int, out:Path, steps:list, bs:
     if replicate_from is not None:
         t0 = time.perf_counter(); replicate(replicate_from, out, n)
         print(f"replicated the {replicate_from} samples into {n} hard-linked samples in {time.perf_counter() - t0:.0f} s", flush=True)
-    # hpa_fastai.cli has no `__main__` block: without the entry script, call its `main` (`-m` would only import it)
-    cli = [sys.executable, '-c', 'from hpa_fastai.cli import main; main()'] if shutil.which('hpa-fastai') is None else ['hpa-fastai']
+    cli = [sys.executable, '-m', 'hpa_fastai.cli'] if shutil.which('hpa-fastai') is None else ['hpa-fastai']
     cache_dir, feats = out/f'cache_{cache_size}', out/'features.parquet'
     need = dict(synth=n * 0.3e6 / 1e9 * size ** 2 / 512 ** 2, cache=n * 4 * cache_size ** 2 / 1e9, features=0.01, loader=0)
     print(f"bench_scale: N={n}, images {size}px, cache {cache_size}px, {workers} workers, into {out}; "
