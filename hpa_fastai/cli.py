@@ -18,6 +18,7 @@ from pathlib import Path
 warnings.filterwarnings('ignore', message='`torch.jit.script` is deprecated')  # raised by an import inside fastai
 
 import pandas as pd
+from fastai.torch_core import rank_distrib
 from fastcore.script import anno_parser, store_true
 
 from .core import HPADataError, HPALayout, check_outputs, labels_to_multihot, number_problem, write_atomic
@@ -31,9 +32,9 @@ from .cells import CELL_METHODS, predict_cells, train_cell_model
 from .folds import train_folds
 from .predict import HPAPredictor, folder_ids, read_sample_submission, write_submission
 from .report import write_report
-from .run import TrainSettings, plan_epochs, prepare_data, setting_docs, train_hpa
+from .run import TrainSettings, plan_epochs, prepare_data, prepare_sources, setting_docs, train_hpa
 from .synth import make_synthetic_dataset
-from .train import EpochBudget, small_epochs
+from .train import EpochBudget, main_process_first, small_epochs
 
 # %% auto #0
 __all__ = ['DEMO_EPOCHS', 'DEMO_RESERVE', 'DEMO_FIXED_AFTER', 'COMMANDS', 'OPTION_LIMITS', 'synth', 'cache', 'features',
@@ -118,6 +119,9 @@ def train_parser(prog:str='hpa-fastai train') -> argparse.ArgumentParser:
     p.add_argument('--cells', action='store_true', help='Train the cell-level model: every segmented cell cropped (other cells masked) '
                    'at SIZE px with its image\'s labels, split by image')
     p.add_argument('--crops', type=Path, default=None, help='Folder of the cell crops with --cells (default: WORK/cells_SIZE)')
+    p.add_argument('--minutes', type=float, default=None, metavar='M', help='Time budget of the run, data preparation included: '
+                   'train as many of the EPOCHS epochs as fit, planned from a few timed batches and re-planned after each epoch '
+                   '(default: none, all EPOCHS)')
     docs = setting_docs(TrainSettings)
     for f in fields(TrainSettings):
         if f.name == 'extra':  # a folder per option, repeatable
@@ -140,24 +144,40 @@ def train(data:Path, # Dataset folder: train.csv beside train/ (or beside the im
           folds:int=0, # Train the K folds of a K-fold split and export their ensemble (0: one model)
           cells:bool=False, # Train the cell-level model on the cells' crops
           crops:Path|None=None, # Folder of the cell crops (default WORK/cells_SIZE)
+          minutes:float|None=None, # Time budget of the run: train the epochs (at most `epochs`) that fit it
           **settings, # Fields of `TrainSettings`, as `train_parser` reads them
          ) -> int:
     "Train a model on `data` and export it to `out` with its history, curves and thresholds."
+    deadline = None if minutes is None else time.time() + minutes * 60
     s = TrainSettings(**settings)
     if folds and cells: raise HPADataError("--folds and --cells cannot be combined: train the cell-level model as one run")
+    if minutes is not None and (folds or cells or s.small_size):
+        raise HPADataError("--minutes plans one model's epochs as it trains: it cannot be combined with --folds, --cells or --small-size")
     if folds: return _train_folds(data, out, s, folds, quiet)
     failed = {}
     if cells:
         cds, res = train_cell_model(data, out, crops, settings=s, progress=not quiet)
         print(f"cell crops: {cds.n_cells} cells of {cds.n_samples} samples in {cds.path}")
         failed = cds.failed
-    else: res = train_hpa(data, out, s, progress=not quiet)
+    else: res = train_hpa(data, out, s, progress=not quiet, cbs=None if deadline is None else _train_budget(data, s, deadline))
     if res is None: return 0  # a data-parallel worker process: rank 0 reports
     _print_scores(res.metrics)
     print(f"model: {Path(out)}  ({res.metrics['minutes']:.1f} min; history.csv, curves.png, config.json, model.safetensors)")
     for sid in res.metrics['failed']: print(f"FAILED {sid} (left out of training)", file=sys.stderr)
     for sid, why in failed.items(): print(f"FAILED {sid}: {why} (no cell crops)", file=sys.stderr)
     return 1 if res.metrics['failed'] or failed else 0
+
+def _train_budget(data:Path, s:TrainSettings, deadline:float) -> list:
+    "`train --minutes`: the callbacks that fit the run's epochs (at most `s.epochs`) in the time to `deadline`, planned from a few timed batches; prints the plan."
+    with main_process_first():  # data-parallel: the first process prepares, the others read its files
+        prep = prepare_sources(data, s.extra, s.size, s.features, workers=s.workers, progress=False, work=s.work)
+    seconds = deadline - time.time()
+    plan = plan_epochs(prep, s, seconds, s.epochs, min_epochs=1, fixed_after=DEMO_FIXED_AFTER, margin=1 - DEMO_RESERVE)
+    if not rank_distrib():
+        print(f"plan: {plan}; re-planned after each epoch from the epochs' measured time")
+        if not plan.fits: print(f"note: about {plan.epochs} of the {s.epochs} epochs fit in the budget")
+    end = deadline - DEMO_FIXED_AFTER - DEMO_RESERVE * seconds
+    return [EpochBudget(end, plan.epoch_seconds, plan.after_seconds - DEMO_FIXED_AFTER, min_epochs=1)]
 
 def _train_folds(data:Path, out:Path, s:TrainSettings, k:int, quiet:bool) -> int:
     "`train --folds K`: the folds not yet finished, then the ensemble; prints the out-of-fold scores."
@@ -407,7 +427,7 @@ def _usage() -> str:
 OPTION_LIMITS = dict(n=(1, 10_000_000), n_test=(0, 10_000_000), size=(16, 4096), synth_size=(16, 4096), workers=(1, 1024),
                      bs=(1, 65_536), epochs=(1, 10_000), lr=(1e-12, 10.), imbalance=(0., 1.), seed=(0, 2**32 - 1),
                      jobs=(1, 256), limit=(1, 10_000_000), timeout=(0.01, 3600.), retries=(0, 100), backoff=(0., 3600.),
-                     max_wait=(0., 86_400.), small_size=(0, 4096))  # numeric options of the commands (train's are checked by `TrainSettings`)
+                     max_wait=(0., 86_400.), small_size=(0, 4096), minutes=(0.01, 1e6))  # numeric options of the commands (train's are checked by `TrainSettings`)
 
 def check_options(args:dict):
     "Raise `HPADataError` naming the first numeric option of `args` outside `OPTION_LIMITS` (or not finite)."
