@@ -167,17 +167,21 @@ def train(data:Path, # Dataset folder: train.csv beside train/ (or beside the im
     for sid, why in failed.items(): print(f"FAILED {sid}: {why} (no cell crops)", file=sys.stderr)
     return 1 if res.metrics['failed'] or failed else 0
 
+def _budget(prep:dict, s:TrainSettings, deadline:float, max_epochs:int, min_epochs:int, n_test:int=0) -> tuple:
+    "The plan of `s`'s epochs (at most `max_epochs`) to `deadline` from a few timed batches, printed, and the `EpochBudget` re-planning it after each epoch."
+    seconds = deadline - time.time()
+    plan = plan_epochs(prep, s, seconds, max_epochs, min_epochs, n_test=n_test, fixed_after=DEMO_FIXED_AFTER, margin=1 - DEMO_RESERVE)
+    if not rank_distrib(): print(f"plan: {plan}; re-planned after each epoch from the epochs' measured time")
+    end = deadline - DEMO_FIXED_AFTER - DEMO_RESERVE * seconds  # the TTA passes after training are re-estimated with the epochs
+    return plan, [EpochBudget(end, plan.epoch_seconds, plan.after_seconds - DEMO_FIXED_AFTER, min_epochs=min_epochs)]
+
 def _train_budget(data:Path, s:TrainSettings, deadline:float) -> list:
-    "`train --minutes`: the callbacks that fit the run's epochs (at most `s.epochs`) in the time to `deadline`, planned from a few timed batches; prints the plan."
+    "`train --minutes`: the callbacks that fit the run's epochs (at most `s.epochs`) in the time to `deadline`; prints the plan."
     with main_process_first():  # data-parallel: the first process prepares, the others read its files
         prep = prepare_sources(data, s.extra, s.size, s.features, workers=s.workers, progress=False, work=s.work)
-    seconds = deadline - time.time()
-    plan = plan_epochs(prep, s, seconds, s.epochs, min_epochs=1, fixed_after=DEMO_FIXED_AFTER, margin=1 - DEMO_RESERVE)
-    if not rank_distrib():
-        print(f"plan: {plan}; re-planned after each epoch from the epochs' measured time")
-        if not plan.fits: print(f"note: about {plan.epochs} of the {s.epochs} epochs fit in the budget")
-    end = deadline - DEMO_FIXED_AFTER - DEMO_RESERVE * seconds
-    return [EpochBudget(end, plan.epoch_seconds, plan.after_seconds - DEMO_FIXED_AFTER, min_epochs=1)]
+    plan, budget = _budget(prep, s, deadline, s.epochs, 1)
+    if not plan.fits and not rank_distrib(): print(f"note: about {plan.epochs} of the {s.epochs} epochs fit in the budget")
+    return budget
 
 def _train_folds(data:Path, out:Path, s:TrainSettings, k:int, quiet:bool) -> int:
     "`train --folds K`: the folds not yet finished, then the ensemble; prints the out-of-fold scores."
@@ -315,15 +319,12 @@ def demo_settings(size:int=128, epochs:int=DEMO_EPOCHS, arch:str='resnet_tiny', 
 
 def _plan(prep:dict, s:TrainSettings, deadline:float, n_test:int) -> tuple[TrainSettings, list]:
     "`s` and the callbacks that fit its training in the time to `deadline`, planned from a few timed batches and re-planned after each epoch; prints the plan."
-    seconds = deadline - time.time()
-    plan = plan_epochs(prep, s, seconds, DEMO_EPOCHS, n_test=n_test, fixed_after=DEMO_FIXED_AFTER, margin=1 - DEMO_RESERVE)
-    print(f"plan: {plan}; re-planned after each epoch from the epochs' measured time")
+    plan, budget = _budget(prep, s, deadline, DEMO_EPOCHS, 3, n_test)
     if not plan.fits:
         print(f"note: this machine fits about {plan.epochs} of the {DEMO_EPOCHS} epochs of the whole run in the budget; expect lower scores "
               f"than the whole run's (BENCHMARKS.md), or give more time (--minutes) or fixed epochs (--epochs {DEMO_EPOCHS})")
     if s.small_size: return replace(s, epochs=plan.epochs), []  # the share of small epochs is fixed by the run's length: no re-planning
-    end = deadline - DEMO_FIXED_AFTER - DEMO_RESERVE * seconds  # the TTA passes after training are re-estimated with the epochs
-    return replace(s, epochs=DEMO_EPOCHS), [EpochBudget(end, plan.epoch_seconds, plan.after_seconds - DEMO_FIXED_AFTER, min_epochs=3)]
+    return replace(s, epochs=DEMO_EPOCHS), budget
 
 # %% ../nbs/13_cli.ipynb #4d8c34ec
 def demo(out:Path=Path('hpa_run'), # Working folder for the dataset, model, predictions and report
