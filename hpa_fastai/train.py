@@ -252,7 +252,8 @@ class Checkpoint(Callback):
         if rank_distrib(): return  # in data-parallel runs only rank 0 writes
         sl = self.recorder.smooth_loss
         extra = dict(best={cb.name: float(cb.best) for cb in _trackers(self.learn)}, smooth_loss=[int(sl.count), float(sl.val)],
-                     n_epoch=int(self.learn.n_epoch))  # the run's length (`EpochBudget` changes it)
+                     n_epoch=int(self.learn.n_epoch),  # the run's length (`EpochBudget` changes it)
+                     anchor=getattr(self.learn, 'schedule_anchor', None))  # where `EpochBudget` began stretching the schedule
         save_checkpoint(self.learn, run_epoch(self.learn) + 1, extra, self.fname)
 
 def checkpoint_files(folder, # Folder of the checkpoints, e.g. `learn.path/learn.model_dir`
@@ -408,8 +409,24 @@ class EpochBudget(Callback):
         self.start, self.times = getattr(self.learn, 'resume_offset', 0), []
         self.max_epochs = self.start + self.n_epoch  # the fit's own length: the most the plan may give
         resume = next((cb for cb in self.learn.cbs if isinstance(cb, ResumeAt)), None)
-        finished = resume is not None and resume.state.get('n_epoch') == self.start  # the budgeted run had ended: no epoch more
-        self.planned = from_rank0(self.start if finished else self.plan(self.start, self.epoch_seconds))
+        state = resume.state if resume is not None else {}
+        finished = resume is not None and state.get('n_epoch') == self.start  # the budgeted run had ended: no epoch more
+        planned = from_rank0(self.start if finished else self.plan(self.start, self.epoch_seconds))
+        self.planned, self.anchor = state.get('n_epoch', planned), state.get('anchor')  # the stopped run's schedule, if any
+        self.replan(self.start, planned)
+    def after_fit(self): vars(self.learn).pop('schedule_anchor', None)
+
+    def pct(self, epoch:float) -> float:
+        "Position in the schedule (0 to 1) at run epoch `epoch` (fractional within an epoch) under the current plan."
+        if self.anchor is None: return epoch / self.planned  # a plain run of the planned length
+        e0, p0 = self.anchor
+        return p0 + (epoch - e0) * (1 - p0) / (self.planned - e0)  # the rest of the schedule spread over the epochs left
+
+    def replan(self, done:int, planned:int):
+        "Make the run `planned` epochs long after `done`; past half-way, the rest of the schedule is stretched from where it stands."
+        if planned != self.planned and (self.anchor is not None or done > self.planned / 2): self.anchor = (done, self.pct(done))
+        self.planned = planned
+        self.learn.schedule_anchor = self.anchor  # the checkpoint keeps it: a resumed run goes on with the same rates
 
     def plan(self, done:int, per:float) -> int:
         "Epochs of the run: the `done` ones plus those of `per` seconds that end by the deadline, less the work after training."
@@ -422,16 +439,17 @@ class EpochBudget(Callback):
         self.learn.n_epoch, self.t_epoch = self.planned, self.clock()
         mbar = getattr(getattr(self.learn, 'progress', None), 'mbar', None)
         if mbar is not None: mbar.main_bar.total = self.planned - self.start  # the bar counts the planned epochs ("Epoch 3/17")
-    def before_train(self): self.learn.pct_train = run_epoch(self.learn) / self.planned
+    def before_train(self): self.learn.pct_train = self.pct(run_epoch(self.learn))
+    def before_batch(self):  # a stretched schedule moves at its own pace (fastai steps `pct_train` by 1/(n_iter * n_epoch))
+        if self.training and self.anchor is not None: self.learn.pct_train = self.pct(run_epoch(self.learn) + self.iter / self.n_iter)
     def after_epoch(self):
         self.times.append(self.clock() - self.t_epoch)
         per = float(np.median(self.times[1:] if len(self.times) > 1 else self.times))  # the first epoch carries the warm-up
         done = run_epoch(self.learn) + 1
-        planned = self.plan(done, per)
-        if planned > self.planned and done > self.planned / 2: planned = self.planned  # past half-way only shorter: more epochs would raise an annealing rate
-        planned = from_rank0(planned)  # data-parallel processes time their epochs apart: the first one's plan holds for all
+        planned = from_rank0(self.plan(done, per))  # data-parallel processes time their epochs apart: the first one's plan holds for all
         if planned != self.planned and self.verbose: print(f"re-planned after epoch {done}: {planned} epochs of about {per:.0f} s")
-        self.planned = self.learn.n_epoch = planned  # the checkpoint after this keeps the run's length
+        self.replan(done, planned)
+        self.learn.n_epoch = planned  # the checkpoint after this keeps the run's length (not in `before_fit`: fastai's loop is `range(n_epoch)`)
 
 # %% ../nbs/06_train.ipynb #beb803b4
 def cpu_bf16_native() -> bool:
